@@ -1,0 +1,97 @@
+"""Parsers for what users type: durations, sizes and ``s3://`` URLs. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+_DURATION_UNITS = {
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1024**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+
+# Bucket names on S3-compatible servers are looser than AWS's rules (RGW allows upper case, `_`), so we only
+# refuse what can never be a bucket name.
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+
+
+class ParseError(ValueError):
+    """A value the user typed is not valid; the message is one line meant for them."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``90m``, ``12h``, ``7d``, ``2w``, ``45s`` or combinations such as ``1d12h``."""
+    s = text.strip().lower()
+    if not s:
+        raise ParseError("empty duration (use e.g. 90m, 12h, 7d, 2w)")
+    pos = 0
+    seconds = 0.0
+    for match in _DURATION_PART.finditer(s):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(s):
+        raise ParseError(f"bad duration {text!r} (use e.g. 90m, 12h, 7d, 2w)")
+    return timedelta(seconds=seconds)
+
+
+def parse_size(text: str) -> int:
+    """Parse a byte size: ``5242880``, ``5MiB``, ``64M`` (binary), ``100MB`` (decimal), ``1.5G``."""
+    s = text.strip().lower()
+    match = _SIZE.fullmatch(s)
+    if not match or match.group(2) not in _SIZE_UNITS:
+        raise ParseError(f"bad size {text!r} (use e.g. 8MiB, 64M, 1GiB, 100MB)")
+    value = float(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    if value != int(value):
+        raise ParseError(f"bad size {text!r}: not a whole number of bytes")
+    return int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class S3Url:
+    """A parsed ``s3://bucket/key-or-prefix``; ``key`` is ``""`` for a whole bucket."""
+
+    bucket: str
+    key: str = ""
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}" if self.key else f"s3://{self.bucket}"
+
+
+def parse_s3_url(text: str, *, require_key: bool = False) -> S3Url:
+    """Parse ``s3://BUCKET[/KEY]``. The key is kept byte for byte (no normalisation)."""
+    if not text.startswith("s3://"):
+        raise ParseError(f"not an S3 URL: {text!r} (expected s3://BUCKET[/KEY])")
+    rest = text[len("s3://") :]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise ParseError(f"no bucket in {text!r} (expected s3://BUCKET[/KEY])")
+    if not _BUCKET.fullmatch(bucket):
+        raise ParseError(f"bad bucket name {bucket!r} in {text!r}")
+    if require_key and not key:
+        raise ParseError(f"no object key in {text!r} (expected s3://BUCKET/KEY)")
+    return S3Url(bucket=bucket, key=key)

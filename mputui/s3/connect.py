@@ -1,0 +1,190 @@
+"""Connection settings and thread-safe S3 clients shared by the TUI and the CLI.
+
+Credentials come only from the boto3 chain (profiles, environment, SSO, instance roles); mputui stores none.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.config
+import botocore.exceptions as bexc
+
+from mputui.s3.errors import REDIRECT_CODES, MputuiError, describe, error_code
+
+DEFAULT_CONCURRENCY = 32
+DEFAULT_MAX_ATTEMPTS = 6
+_REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """Where and how to talk to S3. ``None`` means: let the boto3 chain decide."""
+
+    profile: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    path_style: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    # None: AWS_MAX_ATTEMPTS, else the profile's max_attempts, else DEFAULT_MAX_ATTEMPTS.
+    max_attempts: int | None = None
+    # Only the embedded demo endpoint sets these: its keys are public, fixed test values.
+    demo_credentials: tuple[str, str] | None = None
+
+    def validate(self) -> None:
+        """Raise ``MputuiError`` (exit 2) for values that can never work."""
+        if self.endpoint_url is not None:
+            check_endpoint_url(self.endpoint_url)
+        if self.region is not None and not _REGION.fullmatch(self.region):
+            raise MputuiError(f"invalid region name {self.region!r}", exit_code=2)
+        if not 1 <= self.concurrency <= 1024:
+            raise MputuiError(f"--concurrency must be between 1 and 1024, not {self.concurrency}", exit_code=2)
+
+
+def check_endpoint_url(url: str) -> None:
+    """Refuse an endpoint URL that is not ``http(s)://host[:port][/path]``."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a non-numeric port
+    except ValueError:
+        raise MputuiError(f"invalid endpoint URL {url!r}", exit_code=2) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise MputuiError(
+            f"invalid endpoint URL {url!r} (expected http://HOST[:PORT] or https://HOST[:PORT])", exit_code=2
+        )
+    del port
+
+
+class S3Connection:
+    """Thread-safe access to S3: one client per region, bucket regions learned from redirects.
+
+    Every HTTP attempt (retries included) is counted in ``requests``.
+    """
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        settings.validate()
+        self.settings = settings
+        try:
+            if settings.demo_credentials is not None:
+                key, secret = settings.demo_credentials
+                self._session = boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret)
+            else:
+                self._session = boto3.Session(profile_name=settings.profile)
+        except bexc.ProfileNotFound as exc:
+            raise MputuiError(describe(exc), exit_code=2) from exc
+        self.default_region = settings.region or self._session.region_name or "us-east-1"
+        self._clients: dict[str, Any] = {}
+        self._bucket_regions: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._count_lock = threading.Lock()
+        self._config = botocore.config.Config(
+            max_pool_connections=max(settings.concurrency + 4, 10),
+            retries={"mode": "standard", "max_attempts": self._max_attempts()},
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            s3={"addressing_style": "path" if settings.path_style else "auto"},
+            user_agent_extra="mputui",
+        )
+
+    def _max_attempts(self) -> int:
+        if self.settings.max_attempts is not None:
+            return self.settings.max_attempts
+        configured = os.environ.get("AWS_MAX_ATTEMPTS") or self._session._session.get_config_variable(
+            "max_attempts"
+        )
+        try:
+            return max(1, int(configured)) if configured else DEFAULT_MAX_ATTEMPTS
+        except ValueError:
+            raise MputuiError(f"invalid max_attempts setting {configured!r}", exit_code=2) from None
+
+    # -- clients -------------------------------------------------------------------------------------
+
+    def client(self, region: str | None = None) -> Any:
+        """The shared client for ``region`` (default region if ``None``)."""
+        region = region or self.default_region
+        client = self._clients.get(region)
+        if client is not None:
+            return client
+        with self._lock:
+            client = self._clients.get(region)
+            if client is None:
+                try:
+                    client = self._session.client(
+                        "s3", region_name=region, endpoint_url=self.settings.endpoint_url, config=self._config
+                    )
+                except bexc.InvalidRegionError as exc:
+                    raise MputuiError(f"invalid region name {region!r}", exit_code=2) from exc
+                except ValueError as exc:
+                    raise MputuiError(f"invalid endpoint URL: {exc}", exit_code=2) from exc
+                client.meta.events.register("before-send.s3", self._count_request)
+                self._clients[region] = client
+        return client
+
+    @property
+    def endpoint_url(self) -> str:
+        """The endpoint actually used (explicit, from the environment/profile, or AWS's)."""
+        return str(self.client().meta.endpoint_url)
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._requests
+
+    def _count_request(self, **_: Any) -> None:
+        with self._count_lock:
+            self._requests += 1
+
+    # -- calls ---------------------------------------------------------------------------------------
+
+    def bucket_region(self, bucket: str) -> str:
+        """The region to use for ``bucket`` (learned from redirects, else the default)."""
+        return self._bucket_regions.get(bucket, self.default_region)
+
+    def call(self, bucket: str, operation: str, **params: Any) -> dict[str, Any]:
+        """Call ``operation`` (a client method name) for ``bucket``, following a region redirect once."""
+        region = self.bucket_region(bucket)
+        method: Callable[..., dict[str, Any]] = getattr(self.client(region), operation)
+        try:
+            return method(Bucket=bucket, **params)
+        except bexc.ClientError as exc:
+            new_region = self._redirect_region(bucket, exc)
+            if new_region is None or new_region == region:
+                raise
+            self._bucket_regions[bucket] = new_region
+            method = getattr(self.client(new_region), operation)
+            return method(Bucket=bucket, **params)
+
+    def list_bucket_names(self) -> list[str]:
+        """Every bucket the credentials can list, by name."""
+        response = self.client().list_buckets()
+        return [b["Name"] for b in response.get("Buckets", [])]
+
+    def _redirect_region(self, bucket: str, exc: bexc.ClientError) -> str | None:
+        if error_code(exc) not in REDIRECT_CODES:
+            return None
+        region = region_from_error(exc)
+        if region:
+            return region
+        try:
+            head = self.client().head_bucket(Bucket=bucket)
+        except bexc.ClientError as head_exc:
+            return region_from_error(head_exc)
+        headers = head.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        return headers.get("x-amz-bucket-region")
+
+
+def region_from_error(exc: bexc.ClientError) -> str | None:
+    """The bucket's real region as a redirect error tells it (header or error body), if it does."""
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
+    region = headers.get("x-amz-bucket-region") or exc.response.get("Error", {}).get("Region")
+    return str(region) if region else None

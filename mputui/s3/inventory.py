@@ -1,0 +1,389 @@
+"""Concurrent inventory of in-progress multipart uploads: buckets → uploads → parts.
+
+Work runs on a bounded thread pool, across buckets and uploads at once. Results stream out as events
+(see ``mputui.s3.models``) in the consumer's thread, long before the scan ends. A failure in one bucket or one
+upload is reported there and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from mputui.s3.connect import S3Connection
+from mputui.s3.errors import describe, is_gone
+from mputui.s3.models import (
+    BucketDone,
+    BucketsListed,
+    BucketSummary,
+    Part,
+    ScanEvent,
+    ScanFailed,
+    ScanFinished,
+    ScanProgress,
+    ScanTotals,
+    Upload,
+    UploadFound,
+)
+
+MAX_PAGE = 1000
+
+
+class ScanCancelled(Exception):
+    """Raised inside workers to unwind when the scan was cancelled."""
+
+
+def _strip_etag(etag: str | None) -> str:
+    return (etag or "").strip()
+
+
+def list_parts(
+    conn: S3Connection,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    *,
+    page_size: int = MAX_PAGE,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> list[Part]:
+    """Every part of one upload, in part-number order (ListParts paged with PartNumberMarker)."""
+    parts: list[Part] = []
+    marker = 0
+    while True:
+        if cancelled():
+            raise ScanCancelled
+        params: dict[str, Any] = {"Key": key, "UploadId": upload_id, "MaxParts": page_size}
+        if marker:
+            params["PartNumberMarker"] = marker
+        page = conn.call(bucket, "list_parts", **params)
+        for p in page.get("Parts", []):
+            parts.append(
+                Part(
+                    part_number=int(p["PartNumber"]),
+                    size=int(p.get("Size", 0)),
+                    etag=_strip_etag(p.get("ETag")),
+                    last_modified=p.get("LastModified"),
+                )
+            )
+        if not page.get("IsTruncated"):
+            break
+        next_marker = int(page.get("NextPartNumberMarker") or 0)
+        if next_marker <= marker:
+            # A server that does not advance would loop forever; the parts so far are all we can know.
+            raise RuntimeError(f"ListParts paging did not advance past part {marker}")
+        marker = next_marker
+    # Servers list parts in order, but dedupe/sort anyway: a repeated page must not double-count bytes.
+    unique = {p.part_number: p for p in parts}
+    return [unique[n] for n in sorted(unique)]
+
+
+def iter_upload_pages(
+    conn: S3Connection,
+    bucket: str,
+    *,
+    prefix: str = "",
+    page_size: int = MAX_PAGE,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Iterator[list[Upload]]:
+    """Pages of in-progress uploads in ``bucket`` (ListMultipartUploads, KeyMarker + UploadIdMarker).
+
+    Uploads come without part totals. Duplicates that some servers repeat across pages are dropped.
+    """
+    key_marker = ""
+    id_marker = ""
+    seen: set[tuple[str, str]] = set()
+    while True:
+        if cancelled():
+            raise ScanCancelled
+        # No EncodingType=url: RGW encodes keys but does not echo EncodingType, so a client cannot tell
+        # whether to decode. Raw XML carries every key RGW and AWS accept (tested with hostile keys).
+        params: dict[str, Any] = {"MaxUploads": page_size}
+        if prefix:
+            params["Prefix"] = prefix
+        if key_marker:
+            params["KeyMarker"] = key_marker
+            if id_marker:
+                params["UploadIdMarker"] = id_marker
+        page = conn.call(bucket, "list_multipart_uploads", **params)
+        batch: list[Upload] = []
+        for u in page.get("Uploads", []):
+            key = u.get("Key", "")
+            upload_id = u.get("UploadId", "")
+            if (key, upload_id) in seen:
+                continue
+            seen.add((key, upload_id))
+            initiator = u.get("Initiator") or {}
+            batch.append(
+                Upload(
+                    bucket=bucket,
+                    key=key,
+                    upload_id=upload_id,
+                    initiated=u["Initiated"],
+                    storage_class=u.get("StorageClass"),
+                    initiator=initiator.get("DisplayName") or initiator.get("ID"),
+                )
+            )
+        yield batch
+        if not page.get("IsTruncated"):
+            return
+        next_key = page.get("NextKeyMarker") or ""
+        next_id = page.get("NextUploadIdMarker") or ""
+        if not next_key and batch:
+            next_key, next_id = batch[-1].key, batch[-1].upload_id
+        if (next_key, next_id) == (key_marker, id_marker) or not next_key:
+            raise RuntimeError("ListMultipartUploads paging did not advance")
+        key_marker, id_marker = next_key, next_id
+
+
+def with_parts(upload: Upload, parts: list[Part]) -> Upload:
+    """``upload`` with its part count, total size and newest part time filled in."""
+    newest = max((p.last_modified for p in parts if p.last_modified is not None), default=None)
+    return replace(upload, parts=len(parts), size=sum(p.size for p in parts), last_modified=newest, error=None)
+
+
+@dataclass
+class _BucketState:
+    name: str
+    pending: int = 0
+    listing_done: bool = False
+    finished: bool = False
+    uploads: int = 0
+    parts: int = 0
+    size: int = 0
+    unknown_sizes: int = 0
+    oldest: datetime | None = None
+    error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class InventoryScan:
+    """One scan of in-progress uploads. Start it with ``events()`` (iterator) or ``run(callback)``.
+
+    ``bucket`` limits the scan to one bucket (and ``prefix`` to keys under it); ``older_than`` is applied by the
+    caller. ``cancel()`` may be called from any thread; the event stream then ends with a ``ScanFinished``
+    whose totals say ``cancelled``.
+    """
+
+    def __init__(
+        self,
+        conn: S3Connection,
+        *,
+        bucket: str | None = None,
+        prefix: str = "",
+        page_size: int = MAX_PAGE,
+        concurrency: int | None = None,
+        progress_interval: float = 0.25,
+    ) -> None:
+        self.conn = conn
+        self.bucket = bucket
+        self.prefix = prefix
+        self.page_size = page_size
+        self.concurrency = concurrency or conn.settings.concurrency
+        self.progress_interval = progress_interval
+        self._cancel = threading.Event()
+        self._queue: queue.SimpleQueue[ScanEvent | None] = queue.SimpleQueue()
+        self._started = False
+        self._lock = threading.Lock()
+        self._buckets: dict[str, _BucketState] = {}
+        self._buckets_done = 0
+        self._uploads = 0
+        self._all_done = threading.Event()
+        self._outstanding = 0
+        self._start_requests = 0
+        self._t0 = 0.0
+
+    # -- public ----------------------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop issuing requests; the event stream ends soon after."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def events(self) -> Iterator[ScanEvent]:
+        """Run the scan in the background and yield its events here as they happen."""
+        if self._started:
+            raise RuntimeError("an InventoryScan runs once")
+        self._started = True
+        thread = threading.Thread(target=self._main, name="mputui-scan", daemon=True)
+        thread.start()
+        try:
+            while True:
+                event = self._queue.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            # The consumer stopped early (break, exception, generator closed): stop the workers too.
+            self.cancel()
+
+    def run(self, on_event: Callable[[ScanEvent], None]) -> ScanTotals:
+        """Run the scan to the end, calling ``on_event`` for each event (in this thread)."""
+        totals = ScanTotals()
+        for event in self.events():
+            on_event(event)
+            if isinstance(event, ScanFinished):
+                totals = event.totals
+        return totals
+
+    # -- workers ---------------------------------------------------------------------------------------
+
+    def _emit(self, event: ScanEvent) -> None:
+        self._queue.put(event)
+
+    def _main(self) -> None:
+        self._t0 = time.monotonic()
+        self._start_requests = self.conn.requests
+        failed: str | None = None
+        executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mputui-scan")
+        ticker = threading.Thread(target=self._tick, name="mputui-scan-progress", daemon=True)
+        try:
+            try:
+                names = [self.bucket] if self.bucket else self.conn.list_bucket_names()
+            except Exception as exc:
+                failed = describe(exc)
+                self._emit(ScanFailed(failed))
+                names = []
+            self._emit(BucketsListed(tuple(names)))
+            if names:
+                ticker.start()
+            with self._lock:
+                self._outstanding = len(names)
+                for name in names:
+                    self._buckets[name] = _BucketState(name)
+            if not names:
+                self._all_done.set()
+            for name in names:
+                executor.submit(self._scan_bucket, executor, self._buckets[name])
+            while not self._all_done.wait(0.05):
+                if self._cancel.is_set():
+                    break
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+            self._all_done.set()
+            summaries = tuple(self._summary(b) for b in self._buckets.values())
+            totals = ScanTotals(
+                buckets=len(summaries),
+                failed_buckets=sum(1 for s in summaries if s.error is not None) + (1 if failed else 0),
+                uploads=sum(s.uploads for s in summaries),
+                parts=sum(s.parts for s in summaries),
+                size=sum(s.size for s in summaries),
+                unknown_sizes=sum(s.unknown_sizes for s in summaries),
+                requests=self.conn.requests - self._start_requests,
+                elapsed=time.monotonic() - self._t0,
+                cancelled=self._cancel.is_set(),
+            )
+            self._emit(ScanFinished(totals, summaries))
+            self._queue.put(None)
+
+    def _tick(self) -> None:
+        while not self._all_done.wait(self.progress_interval):
+            self._emit(self._progress())
+
+    def _progress(self) -> ScanProgress:
+        return ScanProgress(
+            buckets_done=self._buckets_done,
+            buckets_total=len(self._buckets),
+            uploads=self._uploads,
+            requests=self.conn.requests - self._start_requests,
+            elapsed=time.monotonic() - self._t0,
+        )
+
+    def _scan_bucket(self, executor: ThreadPoolExecutor, state: _BucketState) -> None:
+        try:
+            for batch in iter_upload_pages(
+                self.conn,
+                state.name,
+                prefix=self.prefix,
+                page_size=self.page_size,
+                cancelled=self._cancel.is_set,
+            ):
+                with state.lock:
+                    state.pending += len(batch)
+                for upload in batch:
+                    try:
+                        executor.submit(self._scan_upload, state, upload)
+                    except RuntimeError:  # executor shut down: the scan was cancelled
+                        raise ScanCancelled from None
+        except ScanCancelled:
+            state.error = "cancelled"
+        except Exception as exc:
+            state.error = describe(exc)
+        with state.lock:
+            state.listing_done = True
+        self._maybe_finish(state)
+
+    def _scan_upload(self, state: _BucketState, upload: Upload) -> None:
+        result: Upload | None
+        try:
+            if self._cancel.is_set():
+                raise ScanCancelled
+            parts = list_parts(
+                self.conn,
+                upload.bucket,
+                upload.key,
+                upload.upload_id,
+                page_size=self.page_size,
+                cancelled=self._cancel.is_set,
+            )
+            result = with_parts(upload, parts)
+        except ScanCancelled:
+            result = None
+            state.error = "cancelled"
+        except Exception as exc:
+            # Completed or aborted since it was listed: it is no longer an in-progress upload.
+            result = None if is_gone(exc) else replace(upload, error=describe(exc))
+        if result is not None:
+            with state.lock:
+                state.uploads += 1
+                if result.size is None:
+                    state.unknown_sizes += 1
+                else:
+                    state.size += result.size
+                    state.parts += result.parts or 0
+                if state.oldest is None or result.initiated < state.oldest:
+                    state.oldest = result.initiated
+            with self._lock:
+                self._uploads += 1
+            self._emit(UploadFound(result))
+        with state.lock:
+            state.pending -= 1
+        self._maybe_finish(state)
+
+    def _maybe_finish(self, state: _BucketState) -> None:
+        with state.lock:
+            if state.finished or not state.listing_done or state.pending > 0:
+                return
+            state.finished = True
+        self._emit(BucketDone(self._summary(state)))
+        with self._lock:
+            self._buckets_done += 1
+            self._outstanding -= 1
+            if self._outstanding == 0:
+                self._all_done.set()
+
+    def _summary(self, state: _BucketState) -> BucketSummary:
+        with state.lock:
+            return BucketSummary(
+                name=state.name,
+                uploads=state.uploads,
+                parts=state.parts,
+                size=state.size,
+                unknown_sizes=state.unknown_sizes,
+                oldest=state.oldest,
+                error=state.error if state.error else ("cancelled" if not state.finished else None),
+                region=self.conn.bucket_region(state.name),
+            )
+
+
+def scan(conn: S3Connection, **kwargs: Any) -> Iterator[ScanEvent]:
+    """Shorthand: ``InventoryScan(conn, **kwargs).events()``."""
+    return InventoryScan(conn, **kwargs).events()

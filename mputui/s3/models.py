@@ -1,0 +1,134 @@
+"""Frozen value types the headless core hands to the CLI and the TUI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One uploaded part of a multipart upload, as ListParts reports it."""
+
+    part_number: int
+    size: int
+    etag: str
+    last_modified: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One in-progress multipart upload with the totals of its listed parts.
+
+    ``parts``/``size`` are ``None`` when the parts could not be listed; ``error`` then says why.
+    ``last_modified`` is the newest part's time (``None`` when there are no parts or they are unknown).
+    """
+
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: datetime
+    storage_class: str | None = None
+    initiator: str | None = None
+    parts: int | None = None
+    size: int | None = None
+    last_modified: datetime | None = None
+    error: str | None = None
+
+    @property
+    def last_activity(self) -> datetime:
+        """The newest sign of life: the newest part, or the initiation time."""
+        if self.last_modified is not None and self.last_modified > self.initiated:
+            return self.last_modified
+        return self.initiated
+
+    @property
+    def ident(self) -> tuple[str, str, str]:
+        """The exact target of any action on this upload: (bucket, key, upload id)."""
+        return (self.bucket, self.key, self.upload_id)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSummary:
+    """Totals for one bucket once its scan has finished (or failed)."""
+
+    name: str
+    uploads: int = 0
+    parts: int = 0
+    size: int = 0
+    unknown_sizes: int = 0
+    oldest: datetime | None = None
+    error: str | None = None
+    region: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTotals:
+    """Totals over a whole scan."""
+
+    buckets: int = 0
+    failed_buckets: int = 0
+    uploads: int = 0
+    parts: int = 0
+    size: int = 0
+    unknown_sizes: int = 0
+    requests: int = 0
+    elapsed: float = 0.0
+    cancelled: bool = False
+
+
+# --- scan events, streamed in the order they happen ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BucketsListed:
+    """The scan knows which buckets it will visit."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadFound:
+    """An upload, with its parts already totalled (or its parts error)."""
+
+    upload: Upload
+
+
+@dataclass(frozen=True, slots=True)
+class BucketDone:
+    """A bucket is fully scanned (or failed: ``summary.error``)."""
+
+    summary: BucketSummary
+
+
+@dataclass(frozen=True, slots=True)
+class ScanProgress:
+    """Periodic counters while the scan runs."""
+
+    buckets_done: int
+    buckets_total: int
+    uploads: int
+    requests: int
+    elapsed: float
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScanFailed:
+    """The scan could not start or continue at all (e.g. ListBuckets failed)."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScanFinished:
+    """Always the last event of a scan."""
+
+    totals: ScanTotals
+    buckets: tuple[BucketSummary, ...] = field(default=())
+
+
+ScanEvent = BucketsListed | UploadFound | BucketDone | ScanProgress | ScanFailed | ScanFinished
