@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("-l", "--long", action="store_true", help="show full upload ids")
     _add_global_options(ls, suppress=True)
 
-    parts = sub.add_parser("parts", help="list the parts of one upload", description="List one upload's parts.")
+    parts = sub.add_parser(
+        "parts", help="list the parts of one upload", description="List one upload's parts."
+    )
     parts.add_argument("url", help="s3://BUCKET/KEY")
     parts.add_argument("--upload-id", required=True, help="the upload id (see `mputui ls -l`)")
     parts.add_argument("--json", action="store_true", help="JSON Lines output")
@@ -269,7 +271,9 @@ def _short_id(upload_id: str, long: bool) -> str:
     return upload_id if long or len(upload_id) <= 14 else upload_id[:13] + "…"
 
 
-def _print_bucket(out: TextIO, name: str, tally: _Tally, error: str | None, now: datetime, *, long: bool) -> None:
+def _print_bucket(
+    out: TextIO, name: str, tally: _Tally, error: str | None, now: datetime, *, long: bool
+) -> None:
     head = f"s3://{name}"
     if error:
         out.write(f"{head}  ERROR: {error}\n")
@@ -345,7 +349,9 @@ def cmd_parts(args: argparse.Namespace, settings: ConnectionSettings, out: TextI
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         out.write(
-            "  ".join([r[0].rjust(widths[0]), r[1].rjust(widths[1]), r[2].rjust(widths[2]), r[3].rjust(widths[3])])
+            "  ".join(
+                [r[0].rjust(widths[0]), r[1].rjust(widths[1]), r[2].rjust(widths[2]), r[3].rjust(widths[3])]
+            )
             + f"  {r[4]}\n"
         )
     total = sum(p.size for p in parts)

@@ -7,6 +7,7 @@ test once per server tier; the RGW tier is skipped, with the reason shown in the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -197,10 +198,8 @@ def empty_bucket(client: Any, bucket: str) -> None:
     """Abort every upload and delete every object in ``bucket`` (test clean-up)."""
     for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
         for u in page.get("Uploads", []):
-            try:
+            with contextlib.suppress(Exception):
                 client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
-            except Exception:
-                pass
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
             client.delete_object(Bucket=bucket, Key=obj["Key"])
@@ -240,7 +239,9 @@ def s3_bucket_factory(s3_server: S3Server) -> Iterator[BucketFactory]:
     yield from _bucket_factory(s3_server)
 
 
-def run_cli(server: S3Server | None, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Any:
+def run_cli(
+    server: S3Server | None, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> Any:
     """Run ``python -m mputui ARGS`` as a user would; returns the CompletedProcess (text)."""
     run_env = env if env is not None else (server.env() if server else dict(os.environ))
     return subprocess.run(

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_inventory import make_uploads
 
 from conftest import BucketFactory, S3Server, run_cli
-from test_inventory import make_uploads
 
 
 def json_lines(stdout: str) -> list[dict[str, Any]]:
@@ -58,12 +58,16 @@ def test_ls_text_table_and_prefix(s3_server: S3Server, s3_bucket_factory: Bucket
     assert out.rstrip().endswith("total: 1 bucket(s), 2 upload(s), 2 part(s), 2 B")
 
 
-def test_global_options_before_and_after_the_command(s3_server: S3Server, s3_bucket_factory: BucketFactory) -> None:
+def test_global_options_before_and_after_the_command(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory
+) -> None:
     bucket = s3_bucket_factory()
     env = s3_server.env()
     del env["AWS_ENDPOINT_URL"]
     before = run_cli(None, "--endpoint-url", s3_server.url, "--path-style", "ls", f"s3://{bucket}", env=env)
-    after = run_cli(None, "ls", f"s3://{bucket}", "--endpoint-url", s3_server.url, "--concurrency", "4", env=env)
+    after = run_cli(
+        None, "ls", f"s3://{bucket}", "--endpoint-url", s3_server.url, "--concurrency", "4", env=env
+    )
     assert before.returncode == after.returncode == 0, before.stderr + after.stderr
     assert "total: 1 bucket(s), 0 upload(s)" in before.stdout
     assert "total: 1 bucket(s), 0 upload(s)" in after.stdout
@@ -146,7 +150,9 @@ def test_connection_refused() -> None:
 
 
 def test_no_credentials(s3_server: S3Server, tmp_path: Path) -> None:
-    env = {k: v for k, v in s3_server.env().items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    env = {
+        k: v for k, v in s3_server.env().items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
     assert_one_line_error(run_cli(None, "ls", env=env), 1, "no credentials found")
 
 
@@ -181,8 +187,17 @@ def test_access_denied_on_rgw(rgw_server: S3Server) -> None:
     conf = Path(os.environ.get("TMPDIR", "/tmp")) / "ceph-rgw-test" / "ceph.conf"
     other_key, other_secret = "OTHERACCESSKEY000001", "othersecret0000000000000000000000000000001"
     subprocess.run(
-        ["radosgw-admin", "-c", str(conf), "user", "create", "--uid=other", "--display-name=Other",
-         f"--access-key={other_key}", f"--secret-key={other_secret}"],
+        [
+            "radosgw-admin",
+            "-c",
+            str(conf),
+            "user",
+            "create",
+            "--uid=other",
+            "--display-name=Other",
+            f"--access-key={other_key}",
+            f"--secret-key={other_secret}",
+        ],
         capture_output=True,
         check=False,
     )
@@ -198,7 +213,9 @@ def test_access_denied_on_rgw(rgw_server: S3Server) -> None:
         other.delete_bucket(Bucket=bucket)
 
 
-def test_hostile_keys_round_trip_exactly_in_json(s3_server: S3Server, s3_bucket_factory: BucketFactory) -> None:
+def test_hostile_keys_round_trip_exactly_in_json(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory
+) -> None:
     keys = [
         "[b]bold[/b]",
         "[link=http://evil.example]click[/link]",

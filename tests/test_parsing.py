@@ -98,7 +98,9 @@ def test_s3_urls(text: str, expected: S3Url) -> None:
     assert parse_s3_url(text) == expected
 
 
-@pytest.mark.parametrize("text", ["bucket", "s3:/bucket", "http://bucket/x", "s3://", "s3:///key", "s3://bad bucket/k"])
+@pytest.mark.parametrize(
+    "text", ["bucket", "s3:/bucket", "http://bucket/x", "s3://", "s3:///key", "s3://bad bucket/k"]
+)
 def test_bad_s3_urls(text: str) -> None:
     with pytest.raises(ParseError):
         parse_s3_url(text)

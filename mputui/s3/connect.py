@@ -47,7 +47,9 @@ class ConnectionSettings:
         if self.region is not None and not _REGION.fullmatch(self.region):
             raise MputuiError(f"invalid region name {self.region!r}", exit_code=2)
         if not 1 <= self.concurrency <= 1024:
-            raise MputuiError(f"--concurrency must be between 1 and 1024, not {self.concurrency}", exit_code=2)
+            raise MputuiError(
+                f"--concurrency must be between 1 and 1024, not {self.concurrency}", exit_code=2
+            )
 
 
 def check_endpoint_url(url: str) -> None:

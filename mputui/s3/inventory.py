@@ -144,7 +144,9 @@ def iter_upload_pages(
 def with_parts(upload: Upload, parts: list[Part]) -> Upload:
     """``upload`` with its part count, total size and newest part time filled in."""
     newest = max((p.last_modified for p in parts if p.last_modified is not None), default=None)
-    return replace(upload, parts=len(parts), size=sum(p.size for p in parts), last_modified=newest, error=None)
+    return replace(
+        upload, parts=len(parts), size=sum(p.size for p in parts), last_modified=newest, error=None
+    )
 
 
 @dataclass

@@ -1,0 +1,159 @@
+"""Connection logic that needs no server: settings validation, region redirects, error lines.
+
+Region redirects cannot be provoked on moto or a single-zone RGW, so they are unit-tested with botocore's
+Stubber (pure logic: which client gets the retried call).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import botocore.exceptions as bexc
+import pytest
+from botocore.stub import Stubber
+
+from mputui.s3.connect import ConnectionSettings, S3Connection
+from mputui.s3.errors import MputuiError, describe, is_gone, is_usage_error
+
+
+def make_conn(**kw: object) -> S3Connection:
+    return S3Connection(ConnectionSettings(demo_credentials=("AKIDEXAMPLE", "secret"), **kw))  # type: ignore[arg-type]
+
+
+def test_one_client_per_region_with_a_big_enough_pool() -> None:
+    conn = make_conn(region="us-east-1", concurrency=48, path_style=True)
+    assert conn.client() is conn.client("us-east-1")
+    assert conn.client("eu-west-1") is not conn.client()
+    config = conn.client().meta.config
+    assert config.max_pool_connections >= 48
+    assert config.retries["mode"] == "standard"
+    assert config.s3["addressing_style"] == "path"
+
+
+@pytest.mark.parametrize("code", ["PermanentRedirect", "AuthorizationHeaderMalformed"])
+def test_redirect_to_the_buckets_region_is_followed_and_remembered(code: str) -> None:
+    conn = make_conn(region="us-east-1")
+    home, eu = conn.client("us-east-1"), conn.client("eu-west-1")
+    with Stubber(home) as s_home, Stubber(eu) as s_eu:
+        s_home.add_client_error(
+            "list_multipart_uploads",
+            service_error_code=code,
+            http_status_code=301 if code == "PermanentRedirect" else 400,
+            response_meta={"HTTPHeaders": {"x-amz-bucket-region": "eu-west-1"}},
+        )
+        s_eu.add_response("list_multipart_uploads", {"Bucket": "b", "Uploads": []}, {"Bucket": "b"})
+        s_eu.add_response("list_multipart_uploads", {"Bucket": "b", "Uploads": []}, {"Bucket": "b"})
+        assert conn.call("b", "list_multipart_uploads")["Uploads"] == []
+        # The second call goes straight to the bucket's region.
+        conn.call("b", "list_multipart_uploads")
+        s_home.assert_no_pending_responses()
+        s_eu.assert_no_pending_responses()
+    assert conn.bucket_region("b") == "eu-west-1"
+
+
+def test_redirect_region_from_the_error_body() -> None:
+    conn = make_conn(region="us-east-1")
+    home, west = conn.client("us-east-1"), conn.client("us-west-2")
+    with Stubber(home) as s_home, Stubber(west) as s_west:
+        s_home.add_client_error(
+            "list_parts",
+            service_error_code="AuthorizationHeaderMalformed",
+            service_error_meta={"Region": "us-west-2"},
+        )
+        s_west.add_response("list_parts", {"Parts": []})
+        assert conn.call("b", "list_parts", Key="k", UploadId="u")["Parts"] == []
+        s_home.assert_no_pending_responses()
+        s_west.assert_no_pending_responses()
+    assert conn.bucket_region("b") == "us-west-2"
+
+
+def test_other_errors_are_not_retried_elsewhere() -> None:
+    conn = make_conn(region="us-east-1")
+    with Stubber(conn.client()) as stub:
+        stub.add_client_error("list_parts", service_error_code="NoSuchUpload", http_status_code=404)
+        with pytest.raises(bexc.ClientError) as info:
+            conn.call("b", "list_parts", Key="k", UploadId="u")
+    assert is_gone(info.value)
+    assert describe(info.value) == "upload not found (already aborted or completed)"
+    assert conn.bucket_region("b") == "us-east-1"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (ConnectionSettings(endpoint_url="localhost:9000"), "invalid endpoint URL"),
+        (ConnectionSettings(endpoint_url="http://"), "invalid endpoint URL"),
+        (ConnectionSettings(region="EU WEST"), "invalid region name"),
+        (ConnectionSettings(concurrency=0), "--concurrency"),
+    ],
+)
+def test_bad_settings_are_usage_errors(settings: ConnectionSettings, message: str) -> None:
+    with pytest.raises(MputuiError) as info:
+        S3Connection(settings)
+    assert message in info.value.message
+    assert info.value.exit_code == 2 and is_usage_error(info.value)
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (bexc.NoCredentialsError(), "no credentials found"),
+        (bexc.EndpointConnectionError(endpoint_url="http://x:1"), "cannot connect to http://x:1"),
+        (bexc.ReadTimeoutError(endpoint_url="http://x"), "timed out waiting for http://x"),
+        (bexc.ConnectionClosedError(endpoint_url="http://x"), "connection dropped by http://x"),
+        (
+            bexc.ClientError(
+                {"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "ListParts"
+            ),
+            "throttled",
+        ),
+        (
+            bexc.ClientError(
+                {"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}, "X"
+            ),
+            "access denied",
+        ),
+        (
+            bexc.ClientError(
+                {
+                    "Error": {"Code": "Weird", "Message": "multi\nline\tmessage"},
+                    "ResponseMetadata": {"HTTPStatusCode": 418},
+                },
+                "X",
+            ),
+            "Weird (HTTP 418): multi line message",
+        ),
+    ],
+)
+def test_error_lines(exc: BaseException, expected: str) -> None:
+    line = describe(exc)
+    assert expected in line
+    assert "\n" not in line
+
+
+def test_headless_core_imports_no_textual() -> None:
+    code = (
+        "import sys\n"
+        "import mputui.s3.connect, mputui.s3.inventory, mputui.s3.actions, mputui.s3.models, mputui.s3.errors\n"
+        "import mputui.cli, mputui.parsing, mputui.formatting\n"
+        "import mputui.jobs\n"
+        "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ui_never_imports_boto3() -> None:
+    from pathlib import Path
+
+    tui = Path(__file__).resolve().parent.parent / "mputui" / "tui"
+    offenders = [
+        str(p)
+        for p in tui.rglob("*.py")
+        if any(
+            line.lstrip().startswith(("import boto", "from boto"))
+            for line in p.read_text(encoding="utf-8").splitlines()
+        )
+    ]
+    assert offenders == []
