@@ -1,117 +1,35 @@
-"""Command line: ``mputui [OPTIONS] [COMMAND]``. No command opens the TUI.
-
-Exit codes: 0 success, 1 something failed at run time (a bucket, the connection), 2 usage or configuration
-error, 130 interrupted. Every error is one line on stderr, never a traceback.
-"""
+"""``mputui ls`` and ``mputui parts``: the inventory and one upload's parts."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn, TextIO
+from datetime import datetime
+from typing import Any, TextIO
 
-from mputui import __version__
+from mputui.cli.common import EXIT_FAILED, EXIT_OK, Context, add_global_options, duration_arg
 from mputui.formatting import age_of, format_age, format_size, iso_utc, safe_text
-from mputui.parsing import ParseError, S3Url, parse_duration, parse_s3_url
-from mputui.s3.connect import DEFAULT_CONCURRENCY, ConnectionSettings, S3Connection
-from mputui.s3.errors import MputuiError, describe, is_gone, is_usage_error
+from mputui.parsing import S3Url, parse_s3_url
+from mputui.s3.connect import S3Connection
+from mputui.s3.errors import MputuiError, is_gone
 from mputui.s3.inventory import InventoryScan, list_parts
-from mputui.s3.models import BucketDone, ScanFailed, ScanFinished, Upload, UploadFound
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from mputui.s3.models import BucketDone, ScanFailed, Upload, UploadFound
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line (and exit 2) instead of usage + error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"mputui: error: {message} (see `{self.prog} --help`)\n")
-
-
-def _duration(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ParseError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """Options valid before and after the subcommand (``suppress`` keeps a subparser from resetting them)."""
-
-    def default(value: Any) -> Any:
-        return argparse.SUPPRESS if suppress else value
-
-    g = parser.add_argument_group("connection")
-    g.add_argument("--profile", default=default(None), help="AWS profile (default: the boto3 chain)")
-    g.add_argument(
-        "--endpoint-url",
-        default=default(None),
-        help="S3 endpoint, e.g. https://objects-us-east-1.dream.io (default: AWS_ENDPOINT_URL, the profile, AWS)",
-    )
-    g.add_argument("--region", default=default(None), help="region for signing (default: from the profile)")
-    g.add_argument(
-        "--path-style",
-        action="store_true",
-        default=default(False),
-        help="path-style addressing (DreamObjects, MinIO, Ceph RGW)",
-    )
-    g.add_argument(
-        "--concurrency",
-        type=_positive_int,
-        default=default(DEFAULT_CONCURRENCY),
-        metavar="N",
-        help=f"parallel requests (default {DEFAULT_CONCURRENCY})",
-    )
-    g.add_argument(
-        "--demo",
-        action="store_true",
-        default=default(False),
-        help="use an embedded local S3 endpoint seeded with demo uploads (needs mputui[demo])",
-    )
-    g.add_argument(
-        "--read-only",
-        action="store_true",
-        default=default(False),
-        help="never change anything: destructive actions are hidden and refused",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (exposed for tests and docs)."""
-    parser = _Parser(
-        prog="mputui",
-        description="Find, size and fix incomplete S3 multipart uploads. Without a command, opens the TUI.",
-    )
-    parser.add_argument("--version", action="version", version=f"mputui {__version__}")
-    _add_global_options(parser, suppress=False)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
+def register(sub: Any) -> None:
+    """Add ``ls`` and ``parts`` to the subcommand parsers."""
     ls = sub.add_parser("ls", help="list in-progress uploads with their sizes", description="List uploads.")
     ls.add_argument("url", nargs="?", help="s3://BUCKET[/PREFIX] (default: every bucket)")
     ls.add_argument(
         "--older-than",
-        type=_duration,
+        type=duration_arg,
         metavar="DURATION",
         help="only uploads with no activity (no new part) for this long, e.g. 90m, 12h, 7d, 2w",
     )
     ls.add_argument("--json", action="store_true", help="JSON Lines output")
     ls.add_argument("-l", "--long", action="store_true", help="show full upload ids")
-    _add_global_options(ls, suppress=True)
+    add_global_options(ls, suppress=True)
+    ls.set_defaults(handler=cmd_ls)
 
     parts = sub.add_parser(
         "parts", help="list the parts of one upload", description="List one upload's parts."
@@ -119,38 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parts.add_argument("url", help="s3://BUCKET/KEY")
     parts.add_argument("--upload-id", required=True, help="the upload id (see `mputui ls -l`)")
     parts.add_argument("--json", action="store_true", help="JSON Lines output")
-    _add_global_options(parts, suppress=True)
-
-    demo = sub.add_parser(
-        "demo",
-        help="run the embedded demo S3 endpoint in the foreground",
-        description="Run a local S3 endpoint seeded with demo uploads; prints how to point mputui at it.",
-    )
-    demo.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    demo.add_argument("--no-seed", action="store_true", help="start empty")
-    demo.add_argument("--json", action="store_true", help="print the endpoint as one JSON line")
-    _add_global_options(demo, suppress=True)
-    return parser
-
-
-# --- helpers -----------------------------------------------------------------------------------------
-
-
-def settings_from_args(args: argparse.Namespace) -> ConnectionSettings:
-    """ConnectionSettings from parsed options (validated: raises MputuiError with exit code 2)."""
-    settings = ConnectionSettings(
-        profile=args.profile,
-        endpoint_url=args.endpoint_url,
-        region=args.region,
-        path_style=args.path_style,
-        concurrency=args.concurrency,
-    )
-    settings.validate()
-    return settings
-
-
-def _json_line(out: TextIO, obj: dict[str, Any]) -> None:
-    out.write(json.dumps(obj, ensure_ascii=True) + "\n")
+    add_global_options(parts, suppress=True)
+    parts.set_defaults(handler=cmd_parts)
 
 
 def upload_json(upload: Upload) -> dict[str, Any]:
@@ -188,13 +76,11 @@ class _Tally:
             self.oldest = upload.initiated
 
 
-# --- commands ----------------------------------------------------------------------------------------
-
-
-def cmd_ls(args: argparse.Namespace, settings: ConnectionSettings, out: TextIO, now: datetime) -> int:
+def cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
     """``mputui ls``: stream the inventory; per-bucket and grand totals."""
+    out, now = ctx.out, ctx.now
     target: S3Url | None = parse_s3_url(args.url) if args.url else None
-    conn = S3Connection(settings)
+    conn = S3Connection(ctx.settings)
     cutoff = now - args.older_than if args.older_than is not None else None
     tallies: dict[str, _Tally] = {}
     failed: list[str] = []
@@ -213,8 +99,7 @@ def cmd_ls(args: argparse.Namespace, settings: ConnectionSettings, out: TextIO, 
             tallies.setdefault(event.upload.bucket, _Tally()).add(event.upload)
             totals.add(event.upload)
             if args.json:
-                _json_line(out, upload_json(event.upload))
-                out.flush()
+                ctx.json_line(upload_json(event.upload))
         elif isinstance(event, BucketDone):
             buckets_seen += 1
             s = event.summary
@@ -222,8 +107,7 @@ def cmd_ls(args: argparse.Namespace, settings: ConnectionSettings, out: TextIO, 
             if s.error:
                 failed.append(s.name)
             if args.json:
-                _json_line(
-                    out,
+                ctx.json_line(
                     {
                         "type": "bucket",
                         "bucket": s.name,
@@ -235,18 +119,14 @@ def cmd_ls(args: argparse.Namespace, settings: ConnectionSettings, out: TextIO, 
                         "error": s.error,
                     },
                 )
-                out.flush()
             else:
                 _print_bucket(out, s.name, tally, s.error, now, long=args.long)
         elif isinstance(event, ScanFailed):
             fatal = event.message
-        elif isinstance(event, ScanFinished):
-            pass
     if fatal is not None:
         raise MputuiError(fatal)
     if args.json:
-        _json_line(
-            out,
+        ctx.json_line(
             {
                 "type": "total",
                 "buckets": buckets_seen,
@@ -310,10 +190,11 @@ def _print_bucket(
     )
 
 
-def cmd_parts(args: argparse.Namespace, settings: ConnectionSettings, out: TextIO, now: datetime) -> int:
+def cmd_parts(args: argparse.Namespace, ctx: Context) -> int:
     """``mputui parts``: every part of one upload."""
+    out, now = ctx.out, ctx.now
     url = parse_s3_url(args.url, require_key=True)
-    conn = S3Connection(settings)
+    conn = S3Connection(ctx.settings)
     try:
         parts = list_parts(conn, url.bucket, url.key, args.upload_id)
     except Exception as exc:
@@ -324,8 +205,7 @@ def cmd_parts(args: argparse.Namespace, settings: ConnectionSettings, out: TextI
         raise
     if args.json:
         for p in parts:
-            _json_line(
-                out,
+            ctx.json_line(
                 {
                     "type": "part",
                     "part_number": p.part_number,
@@ -357,68 +237,3 @@ def cmd_parts(args: argparse.Namespace, settings: ConnectionSettings, out: TextI
     total = sum(p.size for p in parts)
     out.write(f"= {len(parts)} part(s), {format_size(total)} ({total} bytes)\n")
     return EXIT_OK
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """``mputui demo``: the embedded endpoint in the foreground."""
-    from mputui import demo
-
-    return demo.run_foreground(port=args.port, seed=not args.no_seed, json_output=args.json)
-
-
-def _run_tui(args: argparse.Namespace, settings: ConnectionSettings, title_suffix: str = "") -> int:
-    from mputui.tui.app import run_tui
-
-    return run_tui(settings, read_only=args.read_only, title_suffix=title_suffix)
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace, ConnectionSettings, TextIO, datetime], int]] = {
-    "ls": cmd_ls,
-    "parts": cmd_parts,
-}
-
-
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run mputui with ``argv``; returns the exit code."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    demo_endpoint = None
-    try:
-        if args.command == "demo":
-            return cmd_demo(args)
-        if args.demo:
-            from mputui import demo
-
-            demo_endpoint = demo.start_demo()
-            settings = demo_endpoint.settings(concurrency=args.concurrency)
-        else:
-            settings = settings_from_args(args)
-        if args.command is None:
-            return _run_tui(args, settings, title_suffix=" (demo)" if demo_endpoint else "")
-        return COMMANDS[args.command](args, settings, out, datetime.now(UTC))
-    except KeyboardInterrupt:
-        err.write("mputui: interrupted\n")
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # `mputui ls | head`: the reader went away; not an error of ours.
-        _silence_stdout()
-        return EXIT_OK
-    except ParseError as exc:
-        err.write(f"mputui: error: {exc}\n")
-        return EXIT_USAGE
-    except Exception as exc:
-        err.write(f"mputui: error: {describe(exc)}\n")
-        return EXIT_USAGE if is_usage_error(exc) else EXIT_FAILED
-    finally:
-        if demo_endpoint is not None:
-            demo_endpoint.stop()
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass

@@ -1,0 +1,119 @@
+"""What every CLI command shares: the one-line-error parser, global options, the run context, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NoReturn, TextIO
+
+from mputui.parsing import ParseError, parse_duration, parse_size
+from mputui.s3.connect import DEFAULT_CONCURRENCY, ConnectionSettings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (and exit 2) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"mputui: error: {message} (see `{self.prog} --help`)\n")
+
+
+def duration_arg(text: str) -> timedelta:
+    """argparse type for ``90m``, ``12h``, ``7d``, ``2w``."""
+    try:
+        return parse_duration(text)
+    except ParseError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def size_arg(text: str) -> int:
+    """argparse type for ``8MiB``, ``64M``, ``1GiB``."""
+    try:
+        return parse_size(text)
+    except ParseError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type for a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options valid before and after the subcommand (``suppress`` keeps a subparser from resetting them)."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    g = parser.add_argument_group("connection")
+    g.add_argument("--profile", default=default(None), help="AWS profile (default: the boto3 chain)")
+    g.add_argument(
+        "--endpoint-url",
+        default=default(None),
+        help="S3 endpoint, e.g. https://objects-us-east-1.dream.io (default: AWS_ENDPOINT_URL, the profile, AWS)",
+    )
+    g.add_argument("--region", default=default(None), help="region for signing (default: from the profile)")
+    g.add_argument(
+        "--path-style",
+        action="store_true",
+        default=default(False),
+        help="path-style addressing (DreamObjects, MinIO, Ceph RGW)",
+    )
+    g.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=default(DEFAULT_CONCURRENCY),
+        metavar="N",
+        help=f"parallel requests (default {DEFAULT_CONCURRENCY})",
+    )
+    g.add_argument(
+        "--demo",
+        action="store_true",
+        default=default(False),
+        help="use an embedded local S3 endpoint seeded with demo uploads (needs mputui[demo])",
+    )
+    g.add_argument(
+        "--read-only",
+        action="store_true",
+        default=default(False),
+        help="never change anything: destructive actions are hidden and refused",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> ConnectionSettings:
+    """ConnectionSettings from parsed options (validated: raises MputuiError with exit code 2)."""
+    settings = ConnectionSettings(
+        profile=args.profile,
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+        path_style=args.path_style,
+        concurrency=args.concurrency,
+    )
+    settings.validate()
+    return settings
+
+
+@dataclass
+class Context:
+    """What a command runs with."""
+
+    settings: ConnectionSettings
+    out: TextIO
+    err: TextIO
+    now: datetime
+    read_only: bool = False
+    stdin_is_tty: bool = False
+
+    def json_line(self, obj: dict[str, Any]) -> None:
+        """Write one JSON Lines object (ASCII-escaped, so keys round-trip exactly) and flush."""
+        self.out.write(json.dumps(obj, ensure_ascii=True) + "\n")
+        self.out.flush()
