@@ -248,6 +248,7 @@ def run_cli(
         [sys.executable, "-m", "mputui", *args],
         capture_output=True,
         text=True,
+        stdin=subprocess.DEVNULL,
         env=run_env,
         timeout=timeout,
         check=False,

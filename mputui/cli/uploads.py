@@ -1,0 +1,373 @@
+"""``mputui commit`` and ``mputui abort``: act on exact uploads (bucket + key + upload id), after confirmation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import timedelta
+from typing import Any
+
+from mputui.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Context,
+    add_global_options,
+    duration_arg,
+)
+from mputui.formatting import age_of, format_age, format_size, safe_text
+from mputui.parsing import parse_s3_url
+from mputui.s3.actions import AbortResult, abort_uploads
+from mputui.s3.checksums import FileVerification, verify_file
+from mputui.s3.commit import CommitPlan, complete_upload, head_object, load_plan
+from mputui.s3.connect import S3Connection
+from mputui.s3.errors import MputuiError, is_gone
+from mputui.s3.inventory import InventoryScan, iter_upload_pages, list_parts, with_parts
+from mputui.s3.models import BucketDone, ScanFailed, Upload, UploadFound
+
+SHOW_TARGETS = 20
+
+
+def register(sub: Any) -> None:
+    """Add ``commit`` and ``abort``."""
+    commit = sub.add_parser(
+        "commit",
+        help="complete an abandoned upload from its listed parts",
+        description="Complete an upload from its listed parts, after showing and validating the plan.",
+    )
+    commit.add_argument("url", help="s3://BUCKET/KEY")
+    commit.add_argument("--upload-id", required=True, help="the upload to complete")
+    commit.add_argument(
+        "--contiguous-prefix",
+        action="store_true",
+        help="if part numbers have a gap, commit parts 1..k before the first gap (later parts are discarded)",
+    )
+    commit.add_argument(
+        "--verify-file", metavar="PATH", help="check every part against this local file first"
+    )
+    _add_action_options(commit)
+    commit.set_defaults(handler=cmd_commit)
+
+    abort = sub.add_parser(
+        "abort",
+        help="abort uploads (exact targets only)",
+        description="Abort uploads in one bucket: one (--upload-id), the stale ones (--older-than) or all (--all).",
+    )
+    abort.add_argument("url", help="s3://BUCKET[/KEY-OR-PREFIX]")
+    which = abort.add_mutually_exclusive_group(required=True)
+    which.add_argument("--upload-id", help="abort exactly this upload (the URL names its key)")
+    which.add_argument(
+        "--older-than",
+        type=duration_arg,
+        metavar="DURATION",
+        help="abort uploads with no activity (no new part) for this long: 90m, 12h, 7d, 2w",
+    )
+    which.add_argument("--all", action="store_true", help="abort every upload under the bucket/prefix")
+    _add_action_options(abort)
+    abort.set_defaults(handler=cmd_abort)
+
+
+def _add_action_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="show what would be done; change nothing")
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--json", action="store_true", help="JSON Lines output")
+    add_global_options(parser, suppress=True)
+
+
+def confirm(args: argparse.Namespace, ctx: Context, question: str, what: str) -> bool:
+    """``--yes``, or ask on a terminal; refuse (exit 2) when stdin is not a terminal."""
+    if args.yes:
+        return True
+    if not ctx.stdin_is_tty:
+        raise MputuiError(f"refusing to {what} without --yes: stdin is not a terminal", exit_code=EXIT_USAGE)
+    ctx.err.write(f"{question} [y/N] ")
+    ctx.err.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def _refuse_read_only(ctx: Context, what: str) -> None:
+    if ctx.read_only:
+        raise MputuiError(f"--read-only: refusing to {what}", exit_code=EXIT_USAGE)
+
+
+# --- commit ------------------------------------------------------------------------------------------------
+
+
+def cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
+    """Plan, optionally verify against a local file, confirm, complete, and check the object."""
+    url = parse_s3_url(args.url, require_key=True)
+    if not args.dry_run:
+        _refuse_read_only(ctx, "commit")
+    conn = S3Connection(ctx.settings)
+    try:
+        plan = load_plan(conn, url.bucket, url.key, args.upload_id, contiguous_prefix=args.contiguous_prefix)
+    except Exception as exc:
+        if is_gone(exc):
+            raise MputuiError(
+                f"no upload {args.upload_id!r} for {safe_text(str(url))} (aborted, completed, or never existed)"
+            ) from exc
+        raise
+    existing = head_object(conn, url.bucket, url.key)
+    verification = _verify(args, ctx, plan) if args.verify_file else None
+    _show_plan(args, ctx, plan, existing is not None, verification)
+    if not plan.ok:
+        ctx.err.write("mputui: error: refusing to commit: " + "; ".join(plan.problems) + "\n")
+        return EXIT_FAILED
+    if verification is not None and not verification.ok:
+        ctx.err.write(f"mputui: error: refusing to commit: {_verification_problem(verification)}\n")
+        return EXIT_FAILED
+    if args.dry_run:
+        if not args.json:
+            ctx.out.write("dry run: nothing committed\n")
+        return EXIT_OK
+    replace_note = " and REPLACE the existing object" if existing is not None else ""
+    question = (
+        f"Commit {len(plan.parts)} part(s), {format_size(plan.size)}, to "
+        f"{safe_text(f's3://{plan.bucket}/{plan.key}')}{replace_note}?"
+    )
+    if not confirm(args, ctx, question, "commit"):
+        ctx.err.write("cancelled: nothing committed\n")
+        return EXIT_FAILED
+    result = complete_upload(conn, plan)
+    record = {
+        "bucket": plan.bucket,
+        "key": plan.key,
+        "upload_id": plan.upload_id,
+        "size": plan.size,
+        "parts": len(plan.parts),
+    }
+    if args.json:
+        if result.ok:
+            ctx.json_line({"type": "committed", **record, "etag": result.etag, "verified": result.verified})
+        else:
+            ctx.json_line({"type": "failed", **record, "error": result.error, "status": result.status})
+    elif result.ok:
+        note = "" if result.verified else f" ({result.error})"
+        ctx.out.write(
+            f"committed {safe_text(f's3://{plan.bucket}/{plan.key}')}: {format_size(plan.size)}, "
+            f"ETag {result.etag}{note}\n"
+        )
+    else:
+        ctx.err.write(f"mputui: error: commit {result.status}: {result.error}\n")
+    return EXIT_OK if result.ok and result.verified else EXIT_FAILED
+
+
+def _verify(args: argparse.Namespace, ctx: Context, plan: CommitPlan) -> FileVerification:
+    show = not args.json and ctx.err.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if show:
+            ctx.err.write(f"\rverifying {format_size(done)} / {format_size(total)}")
+            ctx.err.flush()
+
+    try:
+        result = verify_file(args.verify_file, plan.parts, progress=progress)
+    except OSError as exc:
+        raise MputuiError(f"cannot read {args.verify_file}: {exc.strerror}", exit_code=EXIT_USAGE) from exc
+    if show:
+        ctx.err.write("\r\x1b[K")
+    return result
+
+
+def _verification_problem(v: FileVerification) -> str:
+    if v.mismatching:
+        return f"parts {', '.join(map(str, v.mismatching[:10]))} differ from {v.path}"
+    if v.missing:
+        return f"{v.path} is shorter than the parts ({v.file_size} < {v.parts_size} bytes)"
+    if v.unknown:
+        return "some part ETags are not MD5s (encrypted upload?): the file cannot be verified"
+    if v.file_size != v.parts_size:
+        return f"{v.path} has {v.file_size - v.parts_size} bytes more than the parts"
+    return "verification failed"
+
+
+def _show_plan(
+    args: argparse.Namespace,
+    ctx: Context,
+    plan: CommitPlan,
+    replaces: bool,
+    verification: FileVerification | None,
+) -> None:
+    if args.json:
+        obj: dict[str, Any] = {
+            "type": "plan",
+            "bucket": plan.bucket,
+            "key": plan.key,
+            "upload_id": plan.upload_id,
+            "parts": len(plan.parts),
+            "listed_parts": plan.listed,
+            "size": plan.size,
+            "etag": plan.etag,
+            "dropped_parts": list(plan.dropped),
+            "replaces_object": replaces,
+            "problems": list(plan.problems),
+        }
+        if verification is not None:
+            obj["verify"] = {
+                "path": verification.path,
+                "matching": verification.matching,
+                "mismatching": list(verification.mismatching),
+                "missing": list(verification.missing),
+                "file_size": verification.file_size,
+                "local_etag": verification.local_etag,
+                "ok": verification.ok,
+            }
+        ctx.json_line(obj)
+        return
+    out = ctx.out
+    out.write(f"commit plan for {safe_text(f's3://{plan.bucket}/{plan.key}')} (upload {plan.upload_id})\n")
+    if plan.parts:
+        first, last = plan.parts[0].part_number, plan.parts[-1].part_number
+        out.write(f"  parts:     {len(plan.parts)} of {plan.listed} listed (numbers {first}..{last})\n")
+    out.write(f"  size:      {format_size(plan.size)} ({plan.size} bytes)\n")
+    out.write(f"  ETag:      {plan.etag or 'unknown (part ETags are not MD5s)'}\n")
+    if plan.dropped:
+        out.write(f"  discarded: {len(plan.dropped)} part(s) after the first gap\n")
+    if replaces:
+        out.write("  WARNING:   an object already exists at this key and will be replaced\n")
+    if verification is not None:
+        out.write(
+            f"  verify:    {verification.matching} matching, {len(verification.mismatching)} mismatching, "
+            f"{len(verification.missing)} missing; local multipart ETag {verification.local_etag or '-'}\n"
+        )
+    for problem in plan.problems:
+        out.write(f"  PROBLEM:   {problem}\n")
+
+
+# --- abort -------------------------------------------------------------------------------------------------
+
+
+def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
+    """Abort exact, listed targets concurrently; report each."""
+    url = parse_s3_url(args.url)
+    if args.upload_id is not None and not url.key:
+        raise MputuiError("--upload-id needs the upload's key: s3://BUCKET/KEY", exit_code=EXIT_USAGE)
+    if not args.dry_run:
+        _refuse_read_only(ctx, "abort")
+    conn = S3Connection(ctx.settings)
+    skipped_active = 0
+    if args.upload_id is not None:
+        targets = [_find_upload(conn, url.bucket, url.key, args.upload_id)]
+    else:
+        targets, skipped_active = _select(conn, url.bucket, url.key, ctx, args.older_than)
+    _show_targets(args, ctx, targets, skipped_active, args.older_than)
+    if not targets:
+        if not args.json:
+            ctx.out.write("nothing to abort\n")
+        return EXIT_OK
+    if args.dry_run:
+        if not args.json:
+            ctx.out.write("dry run: nothing aborted\n")
+        return EXIT_OK
+    known = sum(u.size or 0 for u in targets)
+    if not confirm(args, ctx, f"Abort {len(targets)} upload(s), {format_size(known)}?", "abort"):
+        ctx.err.write("cancelled: nothing aborted\n")
+        return EXIT_FAILED
+    return _run_aborts(args, ctx, conn, targets)
+
+
+def _find_upload(conn: S3Connection, bucket: str, key: str, upload_id: str) -> Upload:
+    for page in iter_upload_pages(conn, bucket, prefix=key):
+        for upload in page:
+            if upload.key == key and upload.upload_id == upload_id:
+                try:
+                    return with_parts(upload, list_parts(conn, bucket, key, upload_id))
+                except Exception as exc:
+                    if is_gone(exc):
+                        break
+                    return upload
+    raise MputuiError(f"no upload {upload_id!r} for {safe_text(f's3://{bucket}/{key}')} (already gone?)")
+
+
+def _select(
+    conn: S3Connection, bucket: str, prefix: str, ctx: Context, older_than: timedelta | None
+) -> tuple[list[Upload], int]:
+    """Every listed upload under bucket/prefix that is stale enough; and how many were skipped as active."""
+    cutoff = ctx.now - older_than if older_than is not None else None
+    targets: list[Upload] = []
+    skipped_active = 0
+    for event in InventoryScan(conn, bucket=bucket, prefix=prefix).events():
+        if isinstance(event, UploadFound):
+            u = event.upload
+            if cutoff is None or u.last_activity <= cutoff:
+                targets.append(u)
+            elif u.initiated <= cutoff:
+                skipped_active += 1  # old, but a part arrived recently: still being written
+        elif isinstance(event, BucketDone) and event.summary.error:
+            raise MputuiError(f"cannot list uploads in s3://{bucket}: {event.summary.error}")
+        elif isinstance(event, ScanFailed):
+            raise MputuiError(event.message)
+    targets.sort(key=lambda u: (u.key, u.initiated))
+    return targets, skipped_active
+
+
+def _upload_record(u: Upload) -> dict[str, Any]:
+    return {"bucket": u.bucket, "key": u.key, "upload_id": u.upload_id, "size": u.size}
+
+
+def _show_targets(
+    args: argparse.Namespace, ctx: Context, targets: list[Upload], skipped: int, older_than: timedelta | None
+) -> None:
+    if args.json:
+        if args.dry_run:
+            for u in targets:
+                ctx.json_line({"type": "would_abort", **_upload_record(u)})
+        if skipped:
+            ctx.json_line({"type": "skipped_active", "count": skipped})
+        return
+    known = sum(u.size or 0 for u in targets)
+    unknown = sum(1 for u in targets if u.size is None)
+    extra = f" ({unknown} of unknown size)" if unknown else ""
+    ctx.out.write(f"{len(targets)} upload(s) to abort, {format_size(known)}{extra}:\n")
+    for u in targets[:SHOW_TARGETS]:
+        ctx.out.write(
+            f"  {safe_text(f's3://{u.bucket}/{u.key}')}  upload {u.upload_id}  "
+            f"{'?' if u.parts is None else u.parts} part(s), {format_size(u.size)}, "
+            f"initiated {format_age(age_of(u.initiated, ctx.now))} ago, "
+            f"last part {format_age(age_of(u.last_modified, ctx.now))}\n"
+        )
+    if len(targets) > SHOW_TARGETS:
+        ctx.out.write(f"  … and {len(targets) - SHOW_TARGETS} more\n")
+    if skipped:
+        ctx.out.write(
+            f"skipped {skipped} upload(s) initiated before the cut-off but with a part newer than "
+            f"{format_age(older_than)}: still being written\n"
+        )
+
+
+def _run_aborts(args: argparse.Namespace, ctx: Context, conn: S3Connection, targets: list[Upload]) -> int:
+    show_progress = not args.json and ctx.err.isatty()
+    done = freed = gone = 0
+    failures: list[AbortResult] = []
+    for result in abort_uploads(conn, targets):
+        done += 1
+        record = _upload_record(result.upload)
+        if result.ok or result.already_gone:
+            freed += result.upload.size or 0
+            gone += int(result.already_gone)
+            if args.json:
+                ctx.json_line({"type": "aborted", **record, "already_gone": result.already_gone})
+        else:
+            failures.append(result)
+            if args.json:
+                ctx.json_line({"type": "failed", **record, "error": result.error})
+        if show_progress:
+            ctx.err.write(
+                f"\raborting {done}/{len(targets)}  {format_size(freed)} freed  {len(failures)} failed"
+            )
+            ctx.err.flush()
+    if show_progress:
+        ctx.err.write("\r\x1b[K")
+    if not args.json:
+        for f in failures:
+            ctx.out.write(
+                f"FAILED {safe_text(f's3://{f.upload.bucket}/{f.upload.key}')} upload {f.upload.upload_id}: "
+                f"{f.error}\n"
+            )
+        note = f" ({gone} already gone: aborted or completed elsewhere)" if gone else ""
+        ctx.out.write(
+            f"aborted {done - len(failures)} upload(s), {format_size(freed)} freed{note}; "
+            f"{len(failures)} failed\n"
+        )
+    return EXIT_FAILED if failures else EXIT_OK

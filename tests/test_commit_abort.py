@@ -1,0 +1,300 @@
+"""``mputui commit`` and ``mputui abort`` against real servers: safety first, exact targets, races."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import BucketFactory, S3Server, run_cli
+from mputui.s3.actions import abort_upload
+from mputui.s3.commit import complete_upload, load_plan
+from mputui.s3.connect import S3Connection
+from mputui.s3.models import Upload
+
+MiB = 1024 * 1024
+BLOCK = os.urandom(5 * MiB + 123)
+
+
+def part_body(n: int, size: int = 5 * MiB) -> bytes:
+    """Distinct deterministic bytes for part ``n``."""
+    head = n.to_bytes(4, "big")
+    return (head + BLOCK)[:size]
+
+
+def make_upload(client: Any, bucket: str, key: str, sizes: dict[int, int]) -> tuple[str, bytes]:
+    """An upload with the given {part number: size}; returns (upload id, the bytes in part order)."""
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    data = b""
+    for n in sorted(sizes):
+        body = part_body(n, sizes[n])
+        client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=body)
+        data += body
+    return upload_id, data
+
+
+def listed_ids(client: Any, bucket: str) -> set[str]:
+    return {u["UploadId"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
+
+
+def has_object(client: Any, bucket: str, key: str) -> bool:
+    return bool(client.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"))
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+# --- commit ------------------------------------------------------------------------------------------------
+
+
+def test_commit_happy_path_is_bytes_identical(s3_server: S3Server, s3_bucket_factory: BucketFactory) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    upload_id, data = make_upload(client, bucket, "big.bin", {1: 5 * MiB, 2: 5 * MiB, 3: 1000})
+    proc = run_cli(s3_server, "commit", f"s3://{bucket}/big.bin", "--upload-id", upload_id, "--yes", "--json")
+    assert proc.returncode == 0, proc.stderr
+    plan, done = json_lines(proc.stdout)
+    md5s = [hashlib.md5(part_body(n, s)).digest() for n, s in ((1, 5 * MiB), (2, 5 * MiB), (3, 1000))]
+    expected_etag = hashlib.md5(b"".join(md5s)).hexdigest() + "-3"
+    assert (plan["type"], plan["parts"], plan["size"], plan["etag"], plan["problems"]) == (
+        "plan",
+        3,
+        len(data),
+        expected_etag,
+        [],
+    )
+    assert (done["type"], done["size"], done["etag"], done["verified"]) == (
+        "committed",
+        len(data),
+        expected_etag,
+        True,
+    )
+    assert client.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == data
+    assert upload_id not in listed_ids(client, bucket)
+
+
+def test_gap_is_refused_and_contiguous_prefix_commits_parts_before_it(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    upload_id, _ = make_upload(client, bucket, "gap", {1: 5 * MiB, 2: 5 * MiB, 4: 100})
+    refused = run_cli(s3_server, "commit", f"s3://{bucket}/gap", "--upload-id", upload_id, "--yes")
+    assert refused.returncode == 1
+    assert "gap in part numbers: missing 3" in refused.stdout + refused.stderr
+    assert "--contiguous-prefix" in refused.stdout
+    assert upload_id in listed_ids(client, bucket) and not has_object(client, bucket, "gap")
+
+    ok = run_cli(
+        s3_server, "commit", f"s3://{bucket}/gap", "--upload-id", upload_id, "--contiguous-prefix", "--yes"
+    )
+    assert "discarded: 1 part(s) after the first gap" in ok.stdout
+    if s3_server.kind == "rgw":
+        # RGW refuses a complete that leaves out uploaded parts: reported plainly, nothing changed.
+        assert ok.returncode == 1
+        assert "Ceph RGW requires all of them); nothing changed" in ok.stderr
+        assert upload_id in listed_ids(client, bucket) and not has_object(client, bucket, "gap")
+        return
+    assert ok.returncode == 0, ok.stderr
+    body = client.get_object(Bucket=bucket, Key="gap")["Body"].read()
+    assert body == part_body(1) + part_body(2)
+
+
+def test_small_non_last_part_is_refused_and_nothing_changes(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    upload_id, _ = make_upload(client, bucket, "small", {1: 1024, 2: 1024})
+    proc = run_cli(s3_server, "commit", f"s3://{bucket}/small", "--upload-id", upload_id, "--yes")
+    assert proc.returncode == 1
+    assert "non-last part(s) under 5 MiB: 1" in proc.stdout
+    assert upload_id in listed_ids(client, bucket)
+    assert not has_object(client, bucket, "small")
+
+
+def test_verify_file_match_and_mismatch(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory, tmp_path: Path
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    upload_id, data = make_upload(client, bucket, "v", {1: 5 * MiB, 2: 777})
+    bad = tmp_path / "bad"
+    bad.write_bytes(data[:100] + bytes([data[100] ^ 1]) + data[101:])
+    short = tmp_path / "short"
+    short.write_bytes(data[: 5 * MiB])
+    good = tmp_path / "good"
+    good.write_bytes(data)
+    url = f"s3://{bucket}/v"
+
+    mismatch = run_cli(s3_server, "commit", url, "--upload-id", upload_id, "--verify-file", str(bad), "--yes")
+    assert mismatch.returncode == 1 and "parts 1 differ" in mismatch.stderr
+    too_short = run_cli(
+        s3_server, "commit", url, "--upload-id", upload_id, "--verify-file", str(short), "--yes"
+    )
+    assert too_short.returncode == 1 and "shorter than the parts" in too_short.stderr
+    assert upload_id in listed_ids(client, bucket) and not has_object(client, bucket, "v")
+
+    match = run_cli(
+        s3_server, "commit", url, "--upload-id", upload_id, "--verify-file", str(good), "--yes", "--json"
+    )
+    assert match.returncode == 0, match.stderr
+    plan, done = json_lines(match.stdout)
+    assert plan["verify"]["matching"] == 2 and plan["verify"]["ok"] is True
+    assert plan["verify"]["local_etag"] == plan["etag"] == done["etag"]
+    assert client.get_object(Bucket=bucket, Key="v")["Body"].read() == data
+
+
+def test_commit_dry_run_and_read_only_change_nothing(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    upload_id, _ = make_upload(client, bucket, "d", {1: 5 * MiB, 2: 10})
+    dry = run_cli(s3_server, "commit", f"s3://{bucket}/d", "--upload-id", upload_id, "--dry-run")
+    assert dry.returncode == 0 and "dry run: nothing committed" in dry.stdout
+    ro = run_cli(s3_server, "--read-only", "commit", f"s3://{bucket}/d", "--upload-id", upload_id, "--yes")
+    assert ro.returncode == 2 and "--read-only" in ro.stderr
+    no_tty = run_cli(s3_server, "commit", f"s3://{bucket}/d", "--upload-id", upload_id)
+    assert no_tty.returncode == 2 and "refusing to commit without --yes" in no_tty.stderr
+    assert upload_id in listed_ids(client, bucket) and not has_object(client, bucket, "d")
+
+
+def test_commit_warns_when_it_replaces_an_object(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    client.put_object(Bucket=bucket, Key="r", Body=b"old")
+    upload_id, _ = make_upload(client, bucket, "r", {1: 10})
+    proc = run_cli(s3_server, "commit", f"s3://{bucket}/r", "--upload-id", upload_id, "--dry-run")
+    assert "an object already exists at this key and will be replaced" in proc.stdout
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_commit_racing_abort_exactly_one_wins(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory, round_: int
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    upload_id, data = make_upload(client, bucket, "race", {1: 5 * MiB, 2: 10})
+    conn = S3Connection(s3_server.settings())
+    plan = load_plan(conn, bucket, "race", upload_id)
+    upload = Upload(bucket=bucket, key="race", upload_id=upload_id, initiated=plan.parts[0].last_modified)  # type: ignore[arg-type]
+    barrier = threading.Barrier(2)
+    results: dict[str, Any] = {}
+
+    def commit() -> None:
+        barrier.wait()
+        if round_ == 1:
+            time.sleep(0.01)
+        results["commit"] = complete_upload(conn, plan)
+
+    def abort() -> None:
+        barrier.wait()
+        if round_ == 2:
+            time.sleep(0.01)
+        results["abort"] = abort_upload(conn, upload)
+
+    threads = [threading.Thread(target=commit), threading.Thread(target=abort)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    c, a = results["commit"], results["abort"]
+    assert c.ok != a.ok, (c, a)
+    if c.ok:
+        assert a.already_gone and a.status == "already gone"
+        assert client.get_object(Bucket=bucket, Key="race")["Body"].read() == data
+    else:
+        assert c.status == "already gone" and "aborted or completed by someone else" in (c.error or "")
+        assert not has_object(client, bucket, "race")
+    assert upload_id not in listed_ids(client, bucket)
+
+
+# --- abort -------------------------------------------------------------------------------------------------
+
+
+def test_abort_one_exact_upload(s3_server: S3Server, s3_bucket_factory: BucketFactory) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    keep, _ = make_upload(client, bucket, "same", {1: 10})
+    target, _ = make_upload(client, bucket, "same", {1: 20})
+    other, _ = make_upload(client, bucket, "same-prefix-longer", {1: 30})
+    proc = run_cli(s3_server, "abort", f"s3://{bucket}/same", "--upload-id", target, "--yes", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = json_lines(proc.stdout)
+    assert line == {
+        "type": "aborted",
+        "bucket": bucket,
+        "key": "same",
+        "upload_id": target,
+        "size": 20,
+        "already_gone": False,
+    }
+    assert listed_ids(client, bucket) == {keep, other}
+    again = run_cli(s3_server, "abort", f"s3://{bucket}/same", "--upload-id", target, "--yes")
+    assert again.returncode == 1 and "already gone?" in again.stderr
+
+
+def test_abort_all_under_a_prefix_only(s3_server: S3Server, s3_bucket_factory: BucketFactory) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    inside = [make_upload(client, bucket, f"tmp/{i}", {1: 5})[0] for i in range(12)]
+    outside = make_upload(client, bucket, "keep/1", {1: 5})[0]
+    dry = run_cli(s3_server, "abort", f"s3://{bucket}/tmp/", "--all", "--dry-run", "--json")
+    assert dry.returncode == 0
+    assert {x["upload_id"] for x in json_lines(dry.stdout) if x["type"] == "would_abort"} == set(inside)
+    assert listed_ids(client, bucket) == {*inside, outside}
+    proc = run_cli(
+        s3_server, "abort", f"s3://{bucket}/tmp/", "--all", "--yes", "--json", "--concurrency", "4"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert {x["upload_id"] for x in json_lines(proc.stdout) if x["type"] == "aborted"} == set(inside)
+    assert listed_ids(client, bucket) == {outside}
+
+
+def test_abort_older_than_skips_active_uploads(s3_server: S3Server, s3_bucket_factory: BucketFactory) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    active = client.create_multipart_upload(Bucket=bucket, Key="active")["UploadId"]
+    stale = client.create_multipart_upload(Bucket=bucket, Key="stale")["UploadId"]
+    time.sleep(3)
+    client.upload_part(Bucket=bucket, Key="active", UploadId=active, PartNumber=1, Body=b"new")
+    fresh = client.create_multipart_upload(Bucket=bucket, Key="fresh")["UploadId"]
+    proc = run_cli(s3_server, "abort", f"s3://{bucket}", "--older-than", "2s", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped 1 upload(s) initiated before the cut-off but with a part newer than 2s" in proc.stdout
+    assert listed_ids(client, bucket) == {active, fresh}
+    assert stale not in listed_ids(client, bucket)
+
+
+def test_abort_refuses_without_yes_when_not_a_tty(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    upload_id, _ = make_upload(client, bucket, "x", {1: 5})
+    proc = run_cli(s3_server, "abort", f"s3://{bucket}", "--all")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("refusing to abort without --yes: stdin is not a terminal")
+    ro = run_cli(s3_server, "--read-only", "abort", f"s3://{bucket}", "--all", "--yes")
+    assert ro.returncode == 2 and "--read-only" in ro.stderr
+    assert listed_ids(client, bucket) == {upload_id}
+
+
+def test_abort_usage_errors() -> None:
+    proc = run_cli(None, "abort", "s3://bucket")
+    assert (
+        proc.returncode == 2
+        and "one of the arguments --upload-id --older-than --all is required" in proc.stderr
+    )
+    proc = run_cli(None, "abort", "s3://bucket", "--upload-id", "x")
+    assert proc.returncode == 2 and "--upload-id needs the upload's key" in proc.stderr
