@@ -93,6 +93,9 @@ def describe(exc: BaseException) -> str:
             return known
         msg = exc.response.get("Error", {}).get("Message") or ""
         detail = f": {_one_line(msg)}" if msg and msg != code else ""
+        if code.isdigit():  # no S3 error body, only an HTTP status
+            retried = " even after retries" if int(code) >= 500 else ""
+            return f"HTTP {code}{detail}{retried}"
         return f"{code} (HTTP {status}){detail}" if status else f"{code}{detail}"
     if isinstance(exc, bexc.ProfileNotFound):
         return f"unknown profile {exc.kwargs.get('profile')!r} (not in your AWS config or credentials file)"

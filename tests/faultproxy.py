@@ -1,0 +1,243 @@
+"""A small loopback HTTP/1.1 proxy that injects latency and faults between boto3 and an S3 server.
+
+It understands just enough HTTP (request/response framing by Content-Length or chunked encoding) to decide per
+request whether to forward it, and what goes wrong. Faults, each at its own rate, drawn from a seeded RNG:
+
+- ``reset_before``: close the client connection before forwarding (the request never reached the server);
+- ``reset_after``: forward, let the server act, then close without answering (the response is lost — the case
+  that makes non-idempotent calls like Complete or Abort interesting);
+- ``stall``: hold the request for ``stall_seconds`` and then close;
+- ``slowdown`` / ``internal``: answer 503 SlowDown / 500 InternalError without forwarding.
+
+Used by the reliability tests and the benchmarks (latency only). Only ever listens on and connects to loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Faults:
+    """Rates (0..1) of each fault per request, and the added latency per request in seconds."""
+
+    latency: float = 0.0
+    reset_before: float = 0.0
+    reset_after: float = 0.0
+    stall: float = 0.0
+    slowdown: float = 0.0
+    internal: float = 0.0
+    stall_seconds: float = 3.0
+    seed: int = 1
+
+    @classmethod
+    def mixed(cls, rate: float, seed: int = 1, **kw: float) -> Faults:
+        """``rate`` split evenly over every kind of fault."""
+        each = rate / 5
+        return cls(
+            reset_before=each, reset_after=each, stall=each, slowdown=each, internal=each, seed=seed, **kw
+        )
+
+
+_ERROR_BODY = (
+    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>injected by faultproxy</Message>'
+    "<RequestId>faultproxy</RequestId></Error>"
+)
+
+
+class _Closed(Exception):
+    pass
+
+
+async def _read_head(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as exc:
+        raise _Closed from exc
+
+
+def _header(head: bytes, name: bytes) -> bytes | None:
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == name:
+            return v.strip()
+    return None
+
+
+async def _read_body(reader: asyncio.StreamReader, head: bytes, *, response: bool, method: bytes) -> bytes:
+    """The message body, framed as HTTP/1.1 says (re-encoded as received)."""
+    if response:
+        status = int(head.split(b" ", 2)[1])
+        if method == b"HEAD" or status in (204, 304) or 100 <= status < 200:
+            return b""
+    te = _header(head, b"transfer-encoding")
+    try:
+        if te and b"chunked" in te.lower():
+            out = bytearray()
+            while True:
+                size_line = await reader.readuntil(b"\r\n")
+                out += size_line
+                size = int(size_line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    # trailers until an empty line
+                    while True:
+                        line = await reader.readuntil(b"\r\n")
+                        out += line
+                        if line == b"\r\n":
+                            return bytes(out)
+                out += await reader.readexactly(size + 2)
+        length = _header(head, b"content-length")
+        if length is not None:
+            return await reader.readexactly(int(length))
+        if response:
+            return await reader.read()  # until close
+        return b""
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as exc:
+        raise _Closed from exc
+
+
+@dataclass
+class FaultProxy:
+    """Run with ``start()``; ``url`` is the endpoint to give boto3; ``stop()`` when done."""
+
+    upstream_host: str
+    upstream_port: int
+    faults: Faults = field(default_factory=Faults)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.faults.seed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.port = 0
+        self.enabled = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FaultProxy:
+        """Start serving on a free loopback port in a background thread."""
+        self._thread = threading.Thread(target=self._run, name="faultproxy", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fault proxy did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every connection."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        self._server = loop.run_until_complete(
+            asyncio.start_server(self._client, "127.0.0.1", 0, limit=2**20)
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            self._server.close()
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+
+    def _draw(self) -> str | None:
+        if not self.enabled:
+            return None
+        f = self.faults
+        x = self._rng.random()
+        for name, rate in (
+            ("reset_before", f.reset_before),
+            ("reset_after", f.reset_after),
+            ("stall", f.stall),
+            ("slowdown", f.slowdown),
+            ("internal", f.internal),
+        ):
+            if x < rate:
+                return name
+            x -= rate
+        return None
+
+    async def _client(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
+        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        try:
+            while True:
+                head = await _read_head(creader)
+                method = head.split(b" ", 1)[0]
+                body = await _read_body(creader, head, response=False, method=method)
+                self.counts["requests"] += 1
+                fault = self._draw()
+                if self.faults.latency:
+                    await asyncio.sleep(self.faults.latency)
+                if fault:
+                    self.counts[fault] += 1
+                if fault == "reset_before":
+                    return
+                if fault == "stall":
+                    await asyncio.sleep(self.faults.stall_seconds)
+                    return
+                if fault in ("slowdown", "internal"):
+                    status, code = (
+                        (b"503 Slow Down", "SlowDown")
+                        if fault == "slowdown"
+                        else (
+                            b"500 Internal Server Error",
+                            "InternalError",
+                        )
+                    )
+                    payload = _ERROR_BODY.format(code=code).encode()
+                    cwriter.write(
+                        b"HTTP/1.1 "
+                        + status
+                        + b"\r\nContent-Type: application/xml\r\nContent-Length: "
+                        + str(len(payload)).encode()
+                        + b"\r\n\r\n"
+                        + payload
+                    )
+                    await cwriter.drain()
+                    continue
+                if upstream is None:
+                    upstream = await asyncio.open_connection(
+                        self.upstream_host, self.upstream_port, limit=2**20
+                    )
+                ureader, uwriter = upstream
+                uwriter.write(head + body)
+                await uwriter.drain()
+                rhead = await _read_head(ureader)
+                rbody = await _read_body(ureader, rhead, response=True, method=method)
+                if fault == "reset_after":
+                    return
+                cwriter.write(rhead + rbody)
+                await cwriter.drain()
+                if (_header(rhead, b"connection") or b"").lower() == b"close":
+                    return
+        except (_Closed, ConnectionError, asyncio.CancelledError):
+            return
+        finally:
+            if upstream is not None:
+                upstream[1].close()
+            with contextlib.suppress(Exception):
+                # An abortive close (RST), as a dropped connection looks to the client.
+                sock = cwriter.get_extra_info("socket")
+                if sock is not None:
+                    import socket
+                    import struct
+
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            cwriter.close()
