@@ -241,3 +241,31 @@ class FaultProxy:
 
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             cwriter.close()
+
+
+def main() -> None:
+    """``python tests/faultproxy.py --upstream HOST:PORT [--latency S] [--fault-rate R] [--seed N]``.
+
+    Runs the proxy in its own process (so benchmarks measure the client's CPU alone); prints the port, then
+    serves until stdin closes or the process is terminated.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    host, _, port = args.upstream.rpartition(":")
+    faults = Faults.mixed(args.fault_rate, seed=args.seed, latency=args.latency)
+    proxy = FaultProxy(host, int(port), faults).start()
+    print(proxy.port, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.stdin.read()
+    proxy.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Shared benchmark plumbing: servers on loopback, a latency proxy in its own process, seeding, medians.
+
+Benchmarks print ratios against a baseline measured in the same run, never absolute pass/fail thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.config
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Server:
+    """An S3 server process the benchmark talks to."""
+
+    kind: str
+    url: str
+    access_key: str
+    secret_key: str
+    pid: int | None
+
+    def client(self, url: str | None = None, pool: int = 64) -> Any:
+        """A boto3 client (through ``url`` if given, e.g. the latency proxy)."""
+        return boto3.client(
+            "s3",
+            endpoint_url=url or self.url,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=botocore.config.Config(
+                max_pool_connections=pool, retries={"mode": "standard", "max_attempts": 5}
+            ),
+        )
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process (and its threads) from /proc, 0 if unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+@contextmanager
+def moto_server() -> Iterator[Server]:
+    """moto in server mode (``mputui demo --no-seed``) as a subprocess."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mputui", "demo", "--json", "--no-seed"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        yield Server("moto", info["endpoint_url"], info["access_key"], info["secret_key"], proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def rgw_server() -> Iterator[Server | None]:
+    """Ceph RGW via scripts/ceph-rgw.sh, or ``None`` (with the reason printed) where it cannot run."""
+    if not (shutil.which("radosgw") or (os.geteuid() == 0 and shutil.which("apt-get"))):
+        print("Ceph RGW unavailable here (needs root + apt or the ceph packages): using moto only")
+        yield None
+        return
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "ceph-rgw.sh"), "up"], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        print("Ceph RGW failed to boot:", proc.stderr[-500:])
+        yield None
+        return
+    info = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    pid_file = Path(info["CEPH_CONF"]).parent / "run" / "client.rgw.a.pid"
+    pid = int(pid_file.read_text()) if pid_file.exists() else None
+    yield Server("rgw", info["S3_ENDPOINT"], info["S3_ACCESS_KEY"], info["S3_SECRET_KEY"], pid)
+
+
+@contextmanager
+def latency_proxy(server: Server, rtt: float) -> Iterator[str]:
+    """The server's URL behind a proxy (its own process) adding ``rtt`` seconds per request."""
+    if rtt <= 0:
+        yield server.url
+        return
+    parts = urlsplit(server.url)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "faultproxy.py"),
+            "--upstream",
+            f"{parts.hostname}:{parts.port}",
+            "--latency",
+            str(rtt),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def seed_uploads(
+    server: Server, prefix: str, buckets: int, uploads: int, parts_per_upload: int = 2, workers: int = 32
+) -> list[str]:
+    """Create ``buckets`` buckets holding ``uploads`` uploads in all (deterministic keys, tiny parts)."""
+    client = server.client()
+    names = [f"{prefix}-{i:03d}" for i in range(buckets)]
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    for name in names:
+        if name not in existing:
+            client.create_bucket(Bucket=name)
+
+    def have(name: str) -> int:
+        return sum(
+            len(p.get("Uploads", []))
+            for p in client.get_paginator("list_multipart_uploads").paginate(Bucket=name)
+        )
+
+    per = uploads // buckets
+    todo = [(b, f"data/{b}/{i:06d}.bin") for b in names for i in range(per - min(per, have(b)))]
+
+    def one(item: tuple[str, str]) -> None:
+        bucket, key = item
+        upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        for n in range(1, parts_per_upload + 1):
+            client.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=b"x" * (100 * n)
+            )
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, todo))
+    return names
+
+
+def median_of(runs: int, fn: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """Run ``fn`` ``runs`` times; the median of each metric it returns."""
+    results = [fn() for _ in range(runs)]
+    return {k: statistics.median(r[k] for r in results) for k in results[0]}
+
+
+def print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A plain aligned table."""
+    print(f"\n{title}")
+    cells = [[str(c) for c in columns]] + [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    for row in cells:
+        print("  " + "  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+    return "-" if value is None else str(value)
+
+
+def write_result(name: str, payload: dict[str, Any]) -> Path:
+    """Write the JSON result file (bench/results/NAME.json)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    payload = {"benchmark": name, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **payload}
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"\nwrote {path.relative_to(ROOT)}")
+    return path

@@ -1,0 +1,189 @@
+"""Inventory benchmark: mputui's concurrent scanner vs the DreamObjects cleanup script's sequential algorithm.
+
+    python bench/inventory.py [--runs 3] [--rtt 0,0.02] [--uploads 2000] [--buckets 20] [--big]
+
+The baseline is the DreamObjects script (seeds/000) ported faithfully to boto3: for each bucket, for each
+upload, list its parts, one request at a time. Both find every upload with its exact size. Printed: wall time,
+requests, requests/s, time to the first upload delivered, client CPU ms per request, server CPU seconds, and the
+ratio to the lower bound ``requests * RTT / concurrency``. ``--big`` adds 20,000 uploads in 50 buckets (on RGW
+when it is available, else on moto, saying so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.harness import (
+    Server,
+    cpu_seconds,
+    latency_proxy,
+    median_of,
+    moto_server,
+    print_table,
+    rgw_server,
+    seed_uploads,
+    write_result,
+)
+from mputui.s3.connect import ConnectionSettings, S3Connection
+from mputui.s3.inventory import InventoryScan
+from mputui.s3.models import UploadFound
+
+CONCURRENCY = 32
+
+
+def sequential_scan(server: Server, url: str, buckets: set[str]) -> dict[str, float]:
+    """The DreamObjects script's algorithm, in boto3: every bucket, every upload, its parts, sequentially."""
+    client = server.client(url, pool=2)
+    requests = 0
+
+    def count(**_: Any) -> None:
+        nonlocal requests
+        requests += 1
+
+    client.meta.events.register("before-send.s3", count)
+    cpu0, srv0, t0 = time.process_time(), cpu_seconds(server.pid), time.perf_counter()
+    first = None
+    uploads = size = 0
+    for b in client.list_buckets()["Buckets"]:
+        if b["Name"] not in buckets:
+            continue
+        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=b["Name"]):
+            for mpu in page.get("Uploads", []):
+                total = 0
+                for ppage in client.get_paginator("list_parts").paginate(
+                    Bucket=b["Name"], Key=mpu["Key"], UploadId=mpu["UploadId"]
+                ):
+                    total += sum(p["Size"] for p in ppage.get("Parts", []))
+                uploads += 1
+                size += total
+                if first is None:
+                    first = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    return _metrics(
+        wall, requests, first, time.process_time() - cpu0, cpu_seconds(server.pid) - srv0, uploads, size
+    )
+
+
+def mputui_scan(server: Server, url: str, buckets: set[str]) -> dict[str, float]:
+    """mputui's InventoryScan over every bucket (the bench buckets are the only ones counted)."""
+    conn = S3Connection(
+        ConnectionSettings(
+            endpoint_url=url, demo_credentials=(server.access_key, server.secret_key), concurrency=CONCURRENCY
+        )
+    )
+    cpu0, srv0, t0 = time.process_time(), cpu_seconds(server.pid), time.perf_counter()
+    first = None
+    uploads = size = 0
+    for event in InventoryScan(conn).events():
+        if isinstance(event, UploadFound) and event.upload.bucket in buckets:
+            uploads += 1
+            size += event.upload.size or 0
+            if first is None:
+                first = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    return _metrics(
+        wall, conn.requests, first, time.process_time() - cpu0, cpu_seconds(server.pid) - srv0, uploads, size
+    )
+
+
+def _metrics(
+    wall: float, requests: int, first: float | None, cpu: float, server_cpu: float, uploads: int, size: int
+) -> dict[str, float]:
+    return {
+        "wall_s": wall,
+        "requests": float(requests),
+        "req_per_s": requests / wall if wall else 0.0,
+        "first_upload_s": first if first is not None else float("nan"),
+        "client_cpu_ms_per_req": 1000 * cpu / requests if requests else 0.0,
+        "server_cpu_s": server_cpu,
+        "uploads": float(uploads),
+        "bytes": float(size),
+    }
+
+
+def bench(
+    server: Server, label: str, buckets: list[str], rtts: list[float], runs: int
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    names = set(buckets)
+    for rtt in rtts:
+        with latency_proxy(server, rtt) as url:
+            base = median_of(runs, lambda url=url: sequential_scan(server, url, names))
+            ours = median_of(runs, lambda url=url: mputui_scan(server, url, names))
+        if base["uploads"] != ours["uploads"] or base["bytes"] != ours["bytes"]:
+            raise SystemExit(f"results differ: baseline {base} vs mputui {ours}")
+        bound = ours["requests"] * rtt / CONCURRENCY
+        for name, m in (("sequential (DreamObjects)", base), (f"mputui (concurrency {CONCURRENCY})", ours)):
+            rows.append(
+                {
+                    "dataset": label,
+                    "server": server.kind,
+                    "rtt_ms": int(rtt * 1000),
+                    "scanner": name,
+                    **m,
+                    "speedup": base["wall_s"] / m["wall_s"],
+                    "x_lower_bound": m["wall_s"] / bound if bound else None,
+                }
+            )
+    return rows
+
+
+COLUMNS = [
+    "dataset",
+    "server",
+    "rtt_ms",
+    "scanner",
+    "uploads",
+    "requests",
+    "wall_s",
+    "req_per_s",
+    "first_upload_s",
+    "client_cpu_ms_per_req",
+    "server_cpu_s",
+    "speedup",
+    "x_lower_bound",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rtt", default="0,0.02", help="comma-separated round-trip times in seconds")
+    parser.add_argument("--uploads", type=int, default=2000)
+    parser.add_argument("--buckets", type=int, default=20)
+    parser.add_argument("--big", action="store_true", help="also 20,000 uploads in 50 buckets")
+    parser.add_argument(
+        "--server", choices=["moto", "rgw"], default="moto", help="server for the main dataset"
+    )
+    args = parser.parse_args()
+    rtts = [float(x) for x in args.rtt.split(",")]
+    rows: list[dict[str, Any]] = []
+    with moto_server() as moto, rgw_server() as rgw:
+        main_server = rgw if args.server == "rgw" and rgw is not None else moto
+        print(
+            f"seeding {args.uploads} uploads in {args.buckets} buckets on {main_server.kind} ...", flush=True
+        )
+        names = seed_uploads(main_server, "inv", args.buckets, args.uploads)
+        rows += bench(main_server, f"{args.uploads}/{args.buckets}", names, rtts, args.runs)
+        print_table("inventory", rows, COLUMNS)
+        if args.big:
+            target = rgw or moto
+            if rgw is None:
+                print("20,000-upload dataset on moto (RGW unavailable)")
+            print(f"seeding 20000 uploads in 50 buckets on {target.kind} ...", flush=True)
+            big = seed_uploads(target, "invbig", 50, 20000, parts_per_upload=1)
+            rows += bench(target, "20000/50", big, rtts, args.runs)
+    print_table("inventory (medians)", rows, COLUMNS)
+    write_result("inventory", {"rows": rows, "runs": args.runs, "concurrency": CONCURRENCY})
+
+
+if __name__ == "__main__":
+    main()
