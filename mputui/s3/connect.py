@@ -18,9 +18,14 @@ import botocore.config
 import botocore.exceptions as bexc
 
 from mputui.s3.errors import REDIRECT_CODES, MputuiError, describe, error_code
+from mputui.s3.lean import LeanS3
 
 DEFAULT_CONCURRENCY = 32
 DEFAULT_MAX_ATTEMPTS = 6
+LEAN_PARAMS = {
+    "list_parts": frozenset({"Key", "UploadId", "MaxParts", "PartNumberMarker"}),
+    "list_multipart_uploads": frozenset({"MaxUploads", "Prefix", "KeyMarker", "UploadIdMarker"}),
+}
 _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
@@ -37,6 +42,8 @@ class ConnectionSettings:
     read_timeout: float = 60.0
     # None: AWS_MAX_ATTEMPTS, else the profile's max_attempts, else DEFAULT_MAX_ATTEMPTS.
     max_attempts: int | None = None
+    # The hand-signed path for the inventory's list calls (see mputui.s3.lean).
+    lean: bool = True
     # Only the embedded demo endpoint sets these: its keys are public, fixed test values.
     demo_credentials: tuple[str, str] | None = None
 
@@ -89,9 +96,19 @@ class S3Connection:
         self._lock = threading.Lock()
         self._requests = 0
         self._count_lock = threading.Lock()
+        self.max_attempts = self._max_attempts()
+        self._lean: LeanS3 | None = None
+        self._lean_enabled = (
+            settings.lean
+            and os.environ.get("MPUTUI_LEAN", "1") != "0"
+            and not any(
+                str(self._session._session.get_config_variable(name) or "").lower() in ("true", "1")
+                for name in ("use_fips_endpoint", "use_dualstack_endpoint")
+            )
+        )
         self._config = botocore.config.Config(
             max_pool_connections=max(settings.concurrency + 4, 10),
-            retries={"mode": "standard", "max_attempts": self._max_attempts()},
+            retries={"mode": "standard", "max_attempts": self.max_attempts},
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             s3={"addressing_style": "path" if settings.path_style else "auto"},
@@ -153,18 +170,52 @@ class S3Connection:
         return self._bucket_regions.get(bucket, self.default_region)
 
     def call(self, bucket: str, operation: str, **params: Any) -> dict[str, Any]:
-        """Call ``operation`` (a client method name) for ``bucket``, following a region redirect once."""
+        """Call ``operation`` (a client method name) for ``bucket``, following a region redirect once.
+
+        The inventory's two list calls take the lean path (``mputui.s3.lean``) when it is enabled.
+        """
         region = self.bucket_region(bucket)
-        method: Callable[..., dict[str, Any]] = getattr(self.client(region), operation)
         try:
-            return method(Bucket=bucket, **params)
+            return self._method(operation, region, params)(bucket, **params)
         except bexc.ClientError as exc:
             new_region = self._redirect_region(bucket, exc)
             if new_region is None or new_region == region:
                 raise
             self._bucket_regions[bucket] = new_region
-            method = getattr(self.client(new_region), operation)
-            return method(Bucket=bucket, **params)
+            return self._method(operation, new_region, params)(bucket, **params)
+
+    def _method(self, operation: str, region: str, params: dict[str, Any]) -> Callable[..., dict[str, Any]]:
+        lean = self._lean_for(operation, params)
+        if lean is not None:
+            lean_call: Callable[..., dict[str, Any]] = getattr(lean, operation)
+            return lambda bucket, **p: lean_call(bucket, region, **p)
+        boto_call: Callable[..., dict[str, Any]] = getattr(self.client(region), operation)
+        return lambda bucket, **p: boto_call(Bucket=bucket, **p)
+
+    def _lean_for(self, operation: str, params: dict[str, Any]) -> LeanS3 | None:
+        if (
+            operation not in LEAN_PARAMS
+            or not set(params) <= LEAN_PARAMS[operation]
+            or not self._lean_enabled
+        ):
+            return None
+        if self._lean is None:
+            with self._lock:
+                if self._lean is None:
+                    credentials = self._session.get_credentials()
+                    if credentials is None:
+                        raise bexc.NoCredentialsError()
+                    self._lean = LeanS3(
+                        credentials=credentials,
+                        endpoint_for=lambda region: self.client(region).meta.endpoint_url,
+                        path_style=self.settings.path_style,
+                        max_attempts=self.max_attempts,
+                        pool_size=self._config.max_pool_connections,
+                        connect_timeout=self.settings.connect_timeout,
+                        read_timeout=self.settings.read_timeout,
+                        count=self._count_request,
+                    )
+        return self._lean
 
     def list_bucket_names(self) -> list[str]:
         """Every bucket the credentials can list, by name."""

@@ -1,0 +1,365 @@
+"""A lean path for the inventory's hot calls: ListMultipartUploads and ListParts.
+
+boto3 spends ~3-6 ms of client CPU per request (endpoint rules, the event system, the model-driven parser),
+which is what limits a scan of 100,000 uploads, not the network. These two read-only calls are signed here
+with SigV4 (signing key cached per day), sent over a urllib3 pool and parsed with ElementTree. Credentials still
+come from the boto3 session (refreshable ones are refreshed as usual) and retries follow botocore's standard
+mode (same attempts, same retryable errors, exponential backoff with jitter). Errors are raised as botocore
+``ClientError``/connection exceptions, so callers cannot tell the paths apart. ``MPUTUI_LEAN=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import time
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import botocore.exceptions as bexc
+import urllib3
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+# botocore's standard retry mode: these codes are retried (throttling and transient errors).
+RETRY_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+    }
+)
+RETRY_STATUS = frozenset({500, 502, 503, 504})
+MAX_BACKOFF = 20.0
+
+
+def _quote(value: str, safe: str = "-_.~") -> str:
+    return quote(value, safe=safe)
+
+
+class SigV4Signer:
+    """AWS Signature Version 4 for S3 GET requests without a body, signing key cached per (date, region)."""
+
+    def __init__(self, service: str = "s3") -> None:
+        self.service = service
+        self._keys: dict[tuple[str, str, str], bytes] = {}
+
+    def _signing_key(self, secret: str, date: str, region: str) -> bytes:
+        cache_key = (secret, date, region)
+        key = self._keys.get(cache_key)
+        if key is None:
+            k = hmac.new(("AWS4" + secret).encode(), date.encode(), hashlib.sha256).digest()
+            k = hmac.new(k, region.encode(), hashlib.sha256).digest()
+            k = hmac.new(k, self.service.encode(), hashlib.sha256).digest()
+            key = hmac.new(k, b"aws4_request", hashlib.sha256).digest()
+            if len(self._keys) > 64:
+                self._keys.clear()
+            self._keys[cache_key] = key
+        return key
+
+    def headers(
+        self,
+        *,
+        host: str,
+        path: str,
+        query: list[tuple[str, str]],
+        region: str,
+        access_key: str,
+        secret_key: str,
+        token: str | None,
+        now: datetime | None = None,
+    ) -> dict[str, str]:
+        """The headers (``Authorization``, ``X-Amz-Date``, ...) for ``GET path?query`` on ``host``.
+
+        ``path`` is already URI-encoded (S3 does not double-encode it).
+        """
+        now = now or datetime.now(UTC)
+        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        date = amz_date[:8]
+        headers = {"host": host, "x-amz-content-sha256": EMPTY_SHA256, "x-amz-date": amz_date}
+        if token:
+            headers["x-amz-security-token"] = token
+        names = sorted(headers)
+        canonical_query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query))
+        canonical = "\n".join(
+            [
+                "GET",
+                path,
+                canonical_query,
+                "".join(f"{n}:{' '.join(headers[n].split())}\n" for n in names),
+                ";".join(names),
+                EMPTY_SHA256,
+            ]
+        )
+        scope = f"{date}/{region}/{self.service}/aws4_request"
+        to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        signature = hmac.new(self._signing_key(secret_key, date, region), to_sign.encode(), hashlib.sha256)
+        out = {
+            "X-Amz-Date": amz_date,
+            "X-Amz-Content-SHA256": EMPTY_SHA256,
+            "Authorization": (
+                f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, "
+                f"Signature={signature.hexdigest()}"
+            ),
+        }
+        if token:
+            out["X-Amz-Security-Token"] = token
+        return out
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _text(elem: ET.Element, name: str) -> str | None:
+    child = elem.find(_NS + name)
+    if child is None:
+        child = elem.find(name)
+    return None if child is None else (child.text or "")
+
+
+def _children(elem: ET.Element, name: str) -> list[ET.Element]:
+    found = elem.findall(_NS + name)
+    return found if found else elem.findall(name)
+
+
+def _bool(text: str | None) -> bool:
+    return (text or "").strip().lower() == "true"
+
+
+def parse_list_parts(body: bytes) -> dict[str, Any]:
+    """A ListParts response body as boto3 would return it (the fields mputui uses)."""
+    root = ET.fromstring(body)
+    parts = []
+    for p in _children(root, "Part"):
+        parts.append(
+            {
+                "PartNumber": int(_text(p, "PartNumber") or 0),
+                "Size": int(_text(p, "Size") or 0),
+                "ETag": _text(p, "ETag") or "",
+                "LastModified": _parse_time(_text(p, "LastModified")),
+            }
+        )
+    return {
+        "Parts": parts,
+        "IsTruncated": _bool(_text(root, "IsTruncated")),
+        "NextPartNumberMarker": int(_text(root, "NextPartNumberMarker") or 0),
+    }
+
+
+def parse_list_uploads(body: bytes) -> dict[str, Any]:
+    """A ListMultipartUploads response body as boto3 would return it (the fields mputui uses)."""
+    root = ET.fromstring(body)
+    uploads = []
+    for u in _children(root, "Upload"):
+        initiator = u.find(_NS + "Initiator")
+        item: dict[str, Any] = {
+            "Key": _text(u, "Key") or "",
+            "UploadId": _text(u, "UploadId") or "",
+            "Initiated": _parse_time(_text(u, "Initiated")),
+            "StorageClass": _text(u, "StorageClass"),
+        }
+        if initiator is not None:
+            item["Initiator"] = {"ID": _text(initiator, "ID"), "DisplayName": _text(initiator, "DisplayName")}
+        uploads.append(item)
+    out: dict[str, Any] = {"Uploads": uploads, "IsTruncated": _bool(_text(root, "IsTruncated"))}
+    for name in ("NextKeyMarker", "NextUploadIdMarker", "EncodingType"):
+        value = _text(root, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _client_error(status: int, headers: dict[str, str], body: bytes, operation: str) -> bexc.ClientError:
+    error: dict[str, Any] = {"Code": str(status), "Message": ""}
+    try:
+        root = ET.fromstring(body) if body else None
+    except ET.ParseError:
+        root = None
+    if root is not None:
+        for name in ("Code", "Message", "Region", "BucketName", "Key"):
+            value = _text(root, name)
+            if value is not None:
+                error[name] = value
+    response = {
+        "Error": error,
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers},
+    }
+    return bexc.ClientError(response, operation)
+
+
+class LeanS3:
+    """Hand-signed read-only list calls sharing credentials, retries and counting with an ``S3Connection``."""
+
+    def __init__(
+        self,
+        *,
+        credentials: Any,
+        endpoint_for: Any,
+        path_style: bool,
+        max_attempts: int,
+        pool_size: int,
+        connect_timeout: float,
+        read_timeout: float,
+        count: Any,
+    ) -> None:
+        self._credentials = credentials
+        self._endpoint_for = endpoint_for  # region -> endpoint URL (from the boto3 client)
+        self._path_style = path_style
+        self._max_attempts = max_attempts
+        self._count = count
+        self._signer = SigV4Signer()
+        self._pool = urllib3.PoolManager(
+            num_pools=16,
+            maxsize=pool_size,
+            retries=False,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        )
+
+    def _base(self, bucket: str, region: str) -> tuple[str, str, str]:
+        """(scheme://host[:port], host header, path prefix) for the bucket, addressed as boto3 would."""
+        endpoint = urlsplit(self._endpoint_for(region))
+        host = endpoint.netloc
+        default_port = {"http": ":80", "https": ":443"}.get(endpoint.scheme, "")
+        if default_port and host.endswith(default_port):
+            host = host[: -len(default_port)]
+        prefix = endpoint.path.rstrip("/")
+        virtual = (
+            not self._path_style
+            and _dns_compatible(bucket)
+            and not _is_ip_or_localhost(endpoint.hostname or "")
+            and not (endpoint.scheme == "https" and "." in bucket)
+        )
+        if virtual:
+            host = f"{bucket}.{host}"
+            return f"{endpoint.scheme}://{host}", host, prefix
+        return f"{endpoint.scheme}://{host}", host, f"{prefix}/{_quote(bucket)}"
+
+    def list_parts(
+        self, bucket: str, region: str, *, Key: str, UploadId: str, **params: Any
+    ) -> dict[str, Any]:
+        """ListParts, one page."""
+        query = [("uploadId", UploadId)]
+        if "MaxParts" in params:
+            query.append(("max-parts", str(params["MaxParts"])))
+        if params.get("PartNumberMarker"):
+            query.append(("part-number-marker", str(params["PartNumberMarker"])))
+        body = self._get(bucket, region, "/" + _quote(Key, safe="-_.~/"), query, "ListParts")
+        return parse_list_parts(body)
+
+    def list_multipart_uploads(self, bucket: str, region: str, **params: Any) -> dict[str, Any]:
+        """ListMultipartUploads, one page."""
+        query = [("uploads", "")]
+        for name, q in (
+            ("MaxUploads", "max-uploads"),
+            ("Prefix", "prefix"),
+            ("KeyMarker", "key-marker"),
+            ("UploadIdMarker", "upload-id-marker"),
+        ):
+            if params.get(name):
+                query.append((q, str(params[name])))
+        body = self._get(bucket, region, "", query, "ListMultipartUploads")
+        return parse_list_uploads(body)
+
+    def _get(
+        self, bucket: str, region: str, key_path: str, query: list[tuple[str, str]], operation: str
+    ) -> bytes:
+        base, host, prefix = self._base(bucket, region)
+        path = (prefix + key_path) or "/"
+        target = f"{path}?" + "&".join(f"{_quote(k)}={_quote(v)}" if v else _quote(k) for k, v in query)
+        # The pool gets the request target as is: urllib3 would normalise "/./" and "//" in a full URL,
+        # and those are legal in S3 keys.
+        pool = self._pool.connection_from_url(base)
+        attempt = 0
+        while True:
+            attempt += 1
+            creds = self._credentials.get_frozen_credentials()
+            headers = self._signer.headers(
+                host=host,
+                path=path,
+                query=query,
+                region=region,
+                access_key=creds.access_key,
+                secret_key=creds.secret_key,
+                token=creds.token,
+            )
+            headers["Host"] = host
+            headers["User-Agent"] = "mputui-lean"
+            self._count()
+            try:
+                response = pool.urlopen(
+                    "GET",
+                    target,
+                    headers=headers,
+                    retries=False,
+                    redirect=False,
+                    assert_same_host=False,
+                    preload_content=True,
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                error: BaseException = _connection_error(exc, base)
+                if attempt >= self._max_attempts:
+                    raise error from exc
+                self._backoff(attempt)
+                continue
+            status = response.status
+            if status == 200:
+                return bytes(response.data)
+            lowered = {k.lower(): v for k, v in response.headers.items()}
+            client_error = _client_error(status, lowered, bytes(response.data), operation)
+            code = client_error.response["Error"]["Code"]
+            if (status in RETRY_STATUS or code in RETRY_CODES) and attempt < self._max_attempts:
+                self._backoff(attempt)
+                continue
+            raise client_error
+
+    @staticmethod
+    def _backoff(attempt: int) -> None:
+        # botocore standard mode: random jitter times 2^(attempt-1), capped at 20 s.
+        time.sleep(random.random() * min(MAX_BACKOFF, 2 ** (attempt - 1)))
+
+
+def _connection_error(exc: urllib3.exceptions.HTTPError, endpoint: str) -> BaseException:
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+        return bexc.ConnectTimeoutError(endpoint_url=endpoint)
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return bexc.ReadTimeoutError(endpoint_url=endpoint)
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return bexc.EndpointConnectionError(endpoint_url=endpoint)
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and isinstance(
+        exc.reason, urllib3.exceptions.NewConnectionError
+    ):
+        return bexc.EndpointConnectionError(endpoint_url=endpoint)
+    return bexc.ConnectionClosedError(endpoint_url=endpoint)
+
+
+def _dns_compatible(bucket: str) -> bool:
+    if not 3 <= len(bucket) <= 63 or bucket != bucket.lower() or ".." in bucket:
+        return False
+    return all(label and label[0].isalnum() and label[-1].isalnum() for label in bucket.split("."))
+
+
+def _is_ip_or_localhost(host: str) -> bool:
+    if host == "localhost" or host.startswith("["):
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() for p in parts)
