@@ -1,0 +1,373 @@
+"""Copy objects and prefixes between buckets (and endpoints): plan, run, resume, abort.
+
+``Copier`` is the API the CLI and the TUI share::
+
+    copier = Copier(src_conn, dst_conn, part_size=64 * MIB, on_event=callback)
+    plan = copier.plan(parse_s3_url("s3://a/dir/"), parse_s3_url("s3://b/x/"))
+    summary = copier.run(plan)          # blocking; call copier.cancel() from any thread to stop
+    copier.resume(journal.find(job_id)) # finish an interrupted job
+
+Events (``mputui.jobs.events``) reach ``on_event`` one at a time, from worker threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from mputui.jobs.engine import Cancelled, CancelToken, Engine, with_retries
+from mputui.jobs.events import (
+    CopyEvent,
+    CopyPlanned,
+    JobAborted,
+    ObjectCopied,
+    ObjectFailed,
+    ObjectSkipped,
+)
+from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
+from mputui.jobs.multipart import CrashHook, JobContext, JobFailed, MultipartJob, abort_record
+from mputui.jobs.objects import ObjectInfo, head_object, list_objects, same_content
+from mputui.jobs.plan import (
+    DEFAULT_PART_SIZE,
+    SourceSpec,
+    as_prefix,
+    dest_dir,
+    dest_key_for_object,
+    dest_key_for_prefix,
+    effective_part_size,
+    part_count,
+    source_spec,
+    uses_multipart,
+)
+from mputui.jobs.transfer import SourceChanged, Transfer
+from mputui.parsing import S3Url
+from mputui.s3.connect import S3Connection
+from mputui.s3.errors import MputuiError, describe
+
+HEAD_LIMIT = 50  # up to this many objects, HEAD each destination key; beyond, list the destination prefix
+STREAM_WORKERS = 8  # streamed parts are held in memory: at most this many × part size at once
+
+
+@dataclass(frozen=True, slots=True)
+class CopyItem:
+    """One object of a plan. ``action``: copy, replace (destination differs), resume (journaled) or skip."""
+
+    src: ObjectInfo
+    dst_bucket: str
+    dst_key: str
+    action: str
+    method: str
+    part_size: int
+    job_id: str | None = None
+
+    @property
+    def dst(self) -> str:
+        return f"s3://{self.dst_bucket}/{self.dst_key}"
+
+    @property
+    def parts(self) -> int:
+        return (
+            part_count(self.src.size, self.part_size) if uses_multipart(self.src.size, self.part_size) else 1
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CopyPlan:
+    """Everything one ``cp`` will do; ``stale`` jobs (their source changed since) will be aborted first."""
+
+    items: tuple[CopyItem, ...]
+    stale: tuple[JobRecord, ...] = ()
+
+    def count(self, *actions: str) -> int:
+        return sum(1 for i in self.items if i.action in actions)
+
+    def size(self, *actions: str) -> int:
+        return sum(i.src.size for i in self.items if i.action in actions)
+
+
+@dataclass
+class CopySummary:
+    """Totals of one run."""
+
+    copied: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes_copied: int = 0
+    parts_copied: int = 0
+    aborted_jobs: int = 0
+    cancelled: bool = False
+    elapsed: float = 0.0
+    failures: list[ObjectFailed] = field(default_factory=list)
+
+
+class Copier:
+    """Plans and runs copies from ``src_conn`` to ``dst_conn`` (the same connection by default)."""
+
+    def __init__(
+        self,
+        src_conn: S3Connection,
+        dst_conn: S3Connection | None = None,
+        *,
+        part_size: int = DEFAULT_PART_SIZE,
+        journal: Journal | None = None,
+        on_event: Callable[[CopyEvent], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        self.src_conn = src_conn
+        self.dst_conn = dst_conn or src_conn
+        self.part_size = part_size
+        self.journal = journal or Journal()
+        self.transfer = Transfer(self.src_conn, self.dst_conn)
+        self.cancel_token = cancel or CancelToken()
+        self._on_event = on_event
+        self._emit_lock = threading.Lock()
+        self._crash_hook = CrashHook()
+        workers = self.dst_conn.settings.concurrency
+        if self.transfer.streaming:
+            workers = min(workers, STREAM_WORKERS)
+        self.workers = workers
+
+    def cancel(self) -> None:
+        """Stop starting work (from any thread); running parts finish and are journaled."""
+        self.cancel_token.cancel()
+
+    def emit(self, event: CopyEvent) -> None:
+        if self._on_event is not None:
+            with self._emit_lock:
+                self._on_event(event)
+
+    # -- plan -----------------------------------------------------------------------------------------
+
+    def plan(self, src: S3Url, dst: S3Url) -> CopyPlan:
+        """Resolve SRC and DST into items, compare with what the destination holds, find journaled jobs."""
+        spec = source_spec(src)
+        pairs: list[tuple[ObjectInfo, str]] = []
+        if spec.kind == "object":
+            obj = head_object(self.src_conn, spec.bucket, src.key)
+            if obj is not None:
+                pairs = [(obj, dest_key_for_object(src.key, dst))]
+            else:
+                spec = as_prefix(spec)
+        if spec.kind != "object":
+            pairs = [
+                (o, dest_key_for_prefix(spec, o.key, dst))
+                for o in list_objects(self.src_conn, spec.bucket, spec.prefix)
+            ]
+        if not pairs:
+            raise MputuiError(f"nothing to copy: no object or prefix {src}")
+        if not self.transfer.streaming and any(o.bucket == dst.bucket and o.key == key for o, key in pairs):
+            raise MputuiError("source and destination are the same object", exit_code=2)
+        existing = self._existing(dst, spec, pairs)
+        items = [self._item(o, dst.bucket, key, existing.get(key)) for o, key in pairs]
+        stale = self._stale_jobs(items)
+        return CopyPlan(tuple(items), tuple(stale))
+
+    def _existing(
+        self, dst: S3Url, spec: SourceSpec, pairs: list[tuple[ObjectInfo, str]]
+    ) -> dict[str, ObjectInfo]:
+        """What the destination already holds at the planned keys (HEADs for a few, one listing for many)."""
+        if len(pairs) > HEAD_LIMIT:
+            prefix = dest_dir(dst) + spec.nest
+            return {o.key: o for o in list_objects(self.dst_conn, dst.bucket, prefix)}
+        keys = [key for _, key in pairs]
+        found: dict[str, ObjectInfo] = {}
+        with Engine(min(len(keys), self.workers, 16), cancel=self.cancel_token, name="mputui-head") as engine:
+            for key, result in engine.map_unordered(
+                lambda k: head_object(self.dst_conn, dst.bucket, k), keys
+            ):
+                if isinstance(result, BaseException):
+                    raise result
+                if result is not None:
+                    found[key] = result
+        return found
+
+    def _item(self, src: ObjectInfo, dst_bucket: str, dst_key: str, existing: ObjectInfo | None) -> CopyItem:
+        part_size = effective_part_size(src.size, self.part_size)
+        multipart = uses_multipart(src.size, part_size)
+        job_id = self._job_id(src, dst_bucket, dst_key) if multipart else None
+        if job_id is not None and self.journal.load(job_id) is not None:
+            action = "resume"
+        elif existing is None:
+            action = "copy"
+        elif self._same(src, existing):
+            action = "skip"
+        else:
+            action = "replace"
+        return CopyItem(src, dst_bucket, dst_key, action, self.transfer.method(multipart), part_size, job_id)
+
+    def _same(self, src: ObjectInfo, dst: ObjectInfo) -> bool:
+        if src.size != dst.size:
+            return False
+        if same_content(src, dst):
+            return True
+        # Listings carry no metadata: the MD5 (or copy marker) may be in it.
+        if not src.headed:
+            src = head_object(self.src_conn, src.bucket, src.key) or src
+        if not dst.headed:
+            dst = head_object(self.dst_conn, dst.bucket, dst.key) or dst
+        return same_content(src, dst)
+
+    def _job_id(self, src: ObjectInfo, dst_bucket: str, dst_key: str) -> str:
+        return job_id_for(
+            self.src_conn.endpoint_url,
+            src.url,
+            self.dst_conn.endpoint_url,
+            f"s3://{dst_bucket}/{dst_key}",
+            src.etag,
+        )
+
+    def _stale_jobs(self, items: Iterable[CopyItem]) -> list[JobRecord]:
+        wanted = {(i.src.url, i.dst): i.job_id for i in items}
+        src_ep, dst_ep = (
+            clean_endpoint(self.src_conn.endpoint_url),
+            clean_endpoint(self.dst_conn.endpoint_url),
+        )
+        return [
+            r
+            for r in self.journal.records()
+            if (r.src, r.dst) in wanted
+            and wanted[(r.src, r.dst)] != r.id
+            and (r.src_endpoint, r.dst_endpoint) == (src_ep, dst_ep)
+        ]
+
+    # -- run ------------------------------------------------------------------------------------------
+
+    def run(self, plan: CopyPlan) -> CopySummary:
+        """Carry out ``plan``; blocking. KeyboardInterrupt cancels, waits for running parts, then re-raises."""
+        summary = CopySummary()
+        t0 = time.monotonic()
+        todo = [i for i in plan.items if i.action != "skip"]
+        for item in plan.items:
+            if item.action == "skip":
+                summary.skipped += 1
+                self.emit(ObjectSkipped(item.src.url, item.dst, item.src.size, "same content already there"))
+        objects = Engine(
+            max(1, min(len(todo), self.workers, 8)), cancel=self.cancel_token, name="mputui-copy"
+        )
+        parts = Engine(self.workers, cancel=self.cancel_token, name="mputui-part")
+        try:
+            for record in plan.stale:
+                self._abort_stale(record, summary)
+            for item, result in objects.map_unordered(lambda i: self._copy_item(i, parts), todo, retry=False):
+                self._account(item.src.url, item.dst, item.src.size, item.job_id, result, summary)
+        except KeyboardInterrupt:
+            self.cancel()
+            summary.cancelled = True
+            objects.shutdown(wait=True)
+            raise
+        finally:
+            objects.shutdown(wait=True)
+            parts.shutdown(wait=True)
+            summary.elapsed = time.monotonic() - t0
+        summary.cancelled = summary.cancelled or self.cancel_token.cancelled
+        return summary
+
+    def resume(self, record: JobRecord) -> CopySummary:
+        """Finish one journaled job. If its source changed (or is gone), abort it instead."""
+        summary = CopySummary()
+        t0 = time.monotonic()
+        parts = Engine(self.workers, cancel=self.cancel_token, name="mputui-part")
+        try:
+            src = head_object(self.src_conn, record.src_bucket, record.src_key)
+            if src is None or src.etag != record.src_etag:
+                why = "no longer exists" if src is None else f"changed (ETag {record.src_etag} → {src.etag})"
+                abort_record(self.transfer, self.journal, record)
+                summary.aborted_jobs += 1
+                self.emit(JobAborted(record.id, record.src, record.dst, f"source {why}"))
+                raise SourceChanged(
+                    f"source {record.src} {why} since job {record.id} started; its upload was aborted"
+                )
+            result: object
+            try:
+                result = self._run_job(src, record, parts)
+            except Exception as exc:
+                result = exc
+            self._account(record.src, record.dst, record.src_size, record.id, result, summary)
+        except KeyboardInterrupt:
+            self.cancel()
+            summary.cancelled = True
+            raise
+        finally:
+            parts.shutdown(wait=True)
+            summary.elapsed = time.monotonic() - t0
+        summary.cancelled = summary.cancelled or self.cancel_token.cancelled
+        return summary
+
+    def abort(self, record: JobRecord, reason: str = "aborted by request") -> None:
+        """Abort a journaled job's upload (exact target) and forget the job."""
+        abort_record(self.transfer, self.journal, record)
+        self.emit(JobAborted(record.id, record.src, record.dst, reason))
+
+    def _abort_stale(self, record: JobRecord, summary: CopySummary) -> None:
+        try:
+            abort_record(self.transfer, self.journal, record)
+        except Exception as exc:
+            self.emit(ObjectFailed(record.src, record.dst, record.src_size, describe(exc), record.id, True))
+            summary.failed += 1
+            return
+        summary.aborted_jobs += 1
+        self.emit(JobAborted(record.id, record.src, record.dst, "source changed since the job started"))
+
+    def _copy_item(self, item: CopyItem, parts: Engine) -> CopyEvent | None:
+        self.cancel_token.check()
+        # A fresh HEAD: the metadata to carry, and the ETag every source read will insist on.
+        src = with_retries(
+            lambda: head_object(self.src_conn, item.src.bucket, item.src.key), cancel=self.cancel_token
+        )
+        if src is None:
+            raise MputuiError(f"source {item.src.url} disappeared before it was copied")
+        part_size = effective_part_size(src.size, self.part_size)
+        if not uses_multipart(src.size, part_size):
+            with_retries(
+                lambda: self.transfer.copy_single(src, item.dst_bucket, item.dst_key),
+                cancel=self.cancel_token,
+            )
+            return ObjectCopied(src.url, item.dst, src.size, 1, 1, self.transfer.method(False))
+        job_id = self._job_id(src, item.dst_bucket, item.dst_key)
+        record = self.journal.load(job_id) or JobRecord(
+            id=job_id,
+            src_bucket=src.bucket,
+            src_key=src.key,
+            src_etag=src.etag,
+            src_size=src.size,
+            dst_bucket=item.dst_bucket,
+            dst_key=item.dst_key,
+            part_size=part_size,
+            parts_total=part_count(src.size, part_size),
+            method=self.transfer.method(True),
+            src_endpoint=clean_endpoint(self.src_conn.endpoint_url),
+            dst_endpoint=clean_endpoint(self.dst_conn.endpoint_url),
+            src_profile=self.src_conn.settings.profile,
+            dst_profile=self.dst_conn.settings.profile,
+        )
+        return self._run_job(src, record, parts)
+
+    def _run_job(self, src: ObjectInfo, record: JobRecord, parts: Engine) -> ObjectCopied:
+        ctx = JobContext(self.transfer, self.journal, parts, self.emit, self._crash_hook)
+        return MultipartJob(ctx, src, record).run()
+
+    def _account(
+        self, src: str, dst: str, size: int, job_id: str | None, result: object, summary: CopySummary
+    ) -> None:
+        if isinstance(result, ObjectCopied):
+            summary.copied += 1
+            summary.bytes_copied += result.size
+            summary.parts_copied += result.parts_copied
+            self.emit(result)
+        elif isinstance(result, Cancelled):
+            summary.cancelled = True
+        elif isinstance(result, BaseException):
+            resumable = isinstance(result, JobFailed) and result.resumable
+            failed = ObjectFailed(src, dst, size, describe(result), job_id if resumable else None, resumable)
+            summary.failed += 1
+            summary.failures.append(failed)
+            self.emit(failed)
+
+
+def plan_events(plan: CopyPlan) -> list[CopyPlanned]:
+    """The plan as events (what ``--dry-run`` prints)."""
+    return [
+        CopyPlanned(i.src.url, i.dst, i.src.size, i.parts, i.action, i.method, i.job_id) for i in plan.items
+    ]

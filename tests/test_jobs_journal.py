@@ -1,0 +1,119 @@
+"""The job journal: atomic user-only files, no secrets, stable ids, cross-process lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
+from mputui.s3.errors import MputuiError
+
+
+def record(job_id: str = "0123456789abcdef", **overrides: object) -> JobRecord:
+    values: dict[str, object] = {
+        "id": job_id,
+        "src_bucket": "a",
+        "src_key": "big/file",
+        "src_etag": "abc-3",
+        "src_size": 12 * 1024 * 1024,
+        "dst_bucket": "b",
+        "dst_key": "copy",
+        "part_size": 5 * 1024 * 1024,
+        "parts_total": 3,
+        "src_endpoint": clean_endpoint("https://user:s3cr3t@host.example:9000/base"),
+    }
+    values.update(overrides)
+    return JobRecord(**values)  # type: ignore[arg-type]
+
+
+def test_save_load_round_trip_and_file_mode(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "jobs")
+    r = record(upload_id="up-1", done={2: "e2", 1: "e1"})
+    journal.save(r)
+    path = journal.path(r.id)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(journal.directory.stat().st_mode) & 0o077 == 0
+    assert [p.name for p in journal.directory.iterdir()] == [path.name]  # no temp file left behind
+    loaded = journal.load(r.id)
+    assert loaded is not None
+    assert loaded.done == {1: "e1", 2: "e2"}
+    assert loaded.to_json() == r.to_json()
+    assert loaded.bytes_done == 10 * 1024 * 1024
+    assert journal.by_upload() == {("b", "copy", "up-1"): loaded}
+
+
+def test_no_credentials_in_the_journal(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    r = record()
+    journal.save(r)
+    text = journal.path(r.id).read_text()
+    assert "s3cr3t" not in text and "user" not in text
+    assert json.loads(text)["src_endpoint"] == "https://host.example:9000/base"
+
+
+def test_save_replaces_atomically(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    r = record(upload_id="u")
+    journal.save(r)
+    inode = journal.path(r.id).stat().st_ino
+    r.done[1] = "etag1"
+    journal.save(r)
+    assert journal.path(r.id).stat().st_ino != inode  # a new file renamed over the old one, never rewritten
+    loaded = journal.load(r.id)
+    assert loaded is not None and loaded.done == {1: "etag1"}
+
+
+def test_job_id_is_stable_and_depends_on_the_source_version() -> None:
+    a = job_id_for("http://h", "s3://a/k", "http://h", "s3://b/k", "etag1")
+    assert a == job_id_for("http://h", "s3://a/k", "http://h", "s3://b/k", "etag1")
+    assert a != job_id_for("http://h", "s3://a/k", "http://h", "s3://b/k", "etag2")
+    assert a != job_id_for("http://h", "s3://a/k", "http://h", "s3://b/k2", "etag1")
+    assert len(a) == 16
+
+
+def test_find_by_prefix_and_remove(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.save(record("aaaa000000000001"))
+    journal.save(record("aaaa000000000002"))
+    journal.save(record("bbbb000000000003"))
+    assert journal.find("bbbb").id == "bbbb000000000003"
+    with pytest.raises(MputuiError, match="ambiguous") as exc:
+        journal.find("aaaa")
+    assert exc.value.exit_code == 2
+    with pytest.raises(MputuiError, match="no journaled job"):
+        journal.find("cccc")
+    journal.remove("bbbb000000000003")
+    assert [r.id for r in journal.records()] == ["aaaa000000000001", "aaaa000000000002"]
+
+
+def test_damaged_file_is_reported_not_fatal_for_listing(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.save(record())
+    (tmp_path / "ffff000000000000.json").write_text("{not json")
+    assert [r.id for r in journal.records()] == ["0123456789abcdef"]
+    assert journal.damaged() == [tmp_path / "ffff000000000000.json"]
+    with pytest.raises(MputuiError, match="damaged"):
+        journal.load("ffff000000000000")
+
+
+def test_lock_refuses_a_second_holder(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    with journal.lock("job1"):
+        with pytest.raises(MputuiError, match="another mputui process"), journal.lock("job1"):
+            pass
+        with journal.lock("job2"):
+            pass
+    with journal.lock("job1"):  # released again
+        pass
+    assert not any(p.suffix == ".lock" for p in tmp_path.iterdir())
+
+
+def test_default_directory_is_under_the_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MPUTUI_HOME", str(tmp_path))
+    journal = Journal()
+    assert journal.directory == tmp_path / "state" / "jobs"
+    assert stat.S_IMODE(os.stat(journal.directory).st_mode) == 0o700
