@@ -1,0 +1,79 @@
+"""Messages that worker threads post to the app (``post_message`` is thread-safe).
+
+Every scan message carries the id of the scan that produced it, so results of a cancelled or superseded
+scan can be told apart and dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from mputui.s3.actions import AbortResult
+from mputui.s3.connect import S3Connection
+from mputui.s3.models import Part, ScanEvent, Upload
+
+
+@dataclass
+class Connected(Message):
+    """The S3 connection exists (no request has been made yet)."""
+
+    conn: S3Connection
+
+
+@dataclass
+class ConnectionFailed(Message):
+    """The S3 connection could not be created (bad profile, endpoint, region...)."""
+
+    error: str
+
+
+@dataclass
+class UploadsFound(Message):
+    """A batch of streamed uploads (batched: one message per ~100 ms or 500 uploads)."""
+
+    scan_id: int
+    uploads: list[Upload]
+
+
+@dataclass
+class ScanEventPosted(Message):
+    """Any other scan event (buckets listed, bucket done, progress, failure, finished)."""
+
+    scan_id: int
+    event: ScanEvent
+
+    def can_replace(self, message: Message) -> bool:
+        # Only progress ticks are interchangeable; the newest one is all the status line needs.
+        from mputui.s3.models import ScanProgress
+
+        return (
+            isinstance(message, ScanEventPosted)
+            and message.scan_id == self.scan_id
+            and isinstance(message.event, ScanProgress)
+            and isinstance(self.event, ScanProgress)
+        )
+
+
+@dataclass
+class PartsListed(Message):
+    """The parts of one upload (or why they could not be listed)."""
+
+    upload: Upload
+    parts: list[Part] | None
+    error: str | None = None
+
+
+@dataclass
+class AbortsDone(Message):
+    """A batch of finished aborts."""
+
+    results: list[AbortResult]
+
+
+@dataclass
+class AbortFinished(Message):
+    """Every requested abort has reported (or the run was cancelled)."""
+
+    cancelled: bool = False

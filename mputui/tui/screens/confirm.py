@@ -1,0 +1,132 @@
+"""The abort confirmation: exact targets, count, bytes, buckets, and what the filter hides. ``y`` or nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from mputui.tui.format import count_text, short_id, size_text
+from mputui.tui.model import Row
+from mputui.tui.text import one_line, safe_text
+from mputui.tui.widgets.virtual_table import VirtualTable
+
+# Keys that scroll the target list instead of cancelling.
+SCROLL_KEYS = frozenset({"up", "down", "pageup", "pagedown", "home", "end", "j", "k"})
+
+
+class TargetList(VirtualTable):
+    """Every target of the abort: bucket, key, short upload id, size."""
+
+    def __init__(self, rows: list[Row], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.rows = rows
+
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def _widths(self, width: int) -> tuple[int, int, int, int]:
+        bucket, upload_id, size = 16, 10, 10
+        return bucket, max(8, width - bucket - upload_id - size - 3), upload_id, size
+
+    def render_header(self, width: int) -> Text:
+        b, k, i, s = self._widths(width)
+        return Text(f"{'bucket':<{b}} {'key':<{k}} {'upload id':<{i}} {'size':>{s}}")
+
+    def render_row(self, index: int, line: int, width: int, base: Style) -> Text:
+        b, k, i, s = self._widths(width)
+        upload = self.rows[index].upload
+        text = Text(style=base)
+        for value, w in ((upload.bucket, b), (upload.key, k)):
+            cell = safe_text(value, escape_style=self.style("escape"))
+            cell.truncate(w, overflow="ellipsis", pad=True)
+            text.append_text(cell)
+            text.append(" ")
+        text.append(f"{short_id(one_line(upload.upload_id), i):<{i}} ", style=self.style("dim"))
+        text.append(f"{size_text(upload.size):>{s}}")
+        return text
+
+
+class ConfirmAbort(ModalScreen[bool]):
+    """``y`` (or the Abort button) confirms; any other key cancels. Arrow/page keys scroll the targets."""
+
+    DEFAULT_CSS = """
+    ConfirmAbort { align: center middle; }
+    ConfirmAbort #dialog {
+        width: 100; max-width: 95%; height: auto; max-height: 90%;
+        border: thick $error; background: $surface; padding: 0 1;
+    }
+    ConfirmAbort #confirm-title { text-style: bold; color: $text-error; padding-bottom: 1; }
+    ConfirmAbort #confirm-hidden { color: $text-warning; text-style: bold; }
+    ConfirmAbort TargetList { height: auto; max-height: 14; margin: 1 0; border: round $panel-lighten-2; }
+    ConfirmAbort #confirm-buttons { height: auto; align-horizontal: right; }
+    ConfirmAbort Button { margin-left: 2; }
+    """
+
+    def __init__(self, rows: list[Row], hidden: int, *, scoped: bool = False) -> None:
+        super().__init__()
+        self.rows = rows
+        self.hidden = hidden
+        self.scoped = scoped
+
+    def compose(self) -> ComposeResult:
+        count = len(self.rows)
+        total = sum(r.size for r in self.rows)
+        unknown = sum(1 for r in self.rows if r.upload.size is None)
+        noun = "upload" if count == 1 else "uploads"
+        buckets = Counter(r.upload.bucket for r in self.rows)
+        with Vertical(id="dialog"):
+            yield Static(
+                Text(f"Abort {count_text(count)} multipart {noun}, {size_text(total)}?"), id="confirm-title"
+            )
+            facts = Text()
+            facts.append(f"{count_text(count)} {noun} · {size_text(total)} of parts will be deleted")
+            if unknown:
+                facts.append(f" (+ {count_text(unknown)} of unknown size)")
+            facts.append(". This cannot be undone.\n")
+            facts.append(f"Bucket{'s' if len(buckets) > 1 else ''}: ")
+            for i, (name, n) in enumerate(sorted(buckets.items())):
+                if i:
+                    facts.append(", ")
+                if i == 8:
+                    facts.append(f"… {len(buckets) - 8} more")
+                    break
+                facts.append_text(safe_text(name))
+                facts.append(f" ({count_text(n)})")
+            yield Static(facts, id="confirm-facts")
+            if self.hidden:
+                plural = "upload" if self.hidden == 1 else "uploads"
+                yield Static(
+                    Text(
+                        f"⚠ {count_text(self.hidden)} marked {plural} hidden by the current filter"
+                        f"{' or bucket selection' if self.scoped else ''} (included in this abort)"
+                    ),
+                    id="confirm-hidden",
+                )
+            yield TargetList(self.rows, id="targets")
+            yield Static(Text("y: abort exactly these targets · any other key: cancel"), id="confirm-help")
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Cancel", id="no")
+                yield Button(f"Abort {count_text(count)}", variant="error", id="yes")
+
+    def on_mount(self) -> None:
+        table = self.query_one(TargetList)
+        table.rows_changed()
+        table.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in SCROLL_KEYS:
+            return
+        event.stop()
+        event.prevent_default()
+        self.dismiss(event.key == "y")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")

@@ -1,0 +1,191 @@
+"""The uploads pane: a virtual table over ``UploadStore.view`` (100k rows cost what the screen shows)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.style import Style
+from rich.text import Text
+from textual.message import Message
+
+from mputui.tui.format import ACTIVE_WINDOW, age_text, class_text, count_text, short_id, size_text
+from mputui.tui.model import Row, SortColumn, UploadStore
+from mputui.tui.text import one_line, safe_text
+from mputui.tui.widgets.virtual_table import VirtualTable
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    id: str
+    title: str
+    width: int
+    right: bool = False
+    sort: SortColumn | None = None
+
+
+MARK = Column("mark", " ", 1)
+BUCKET = Column("bucket", "bucket", 14, sort="bucket")
+KEY = Column("key", "key", 0, sort="key")
+UPLOAD_ID = Column("id", "upload id", 8)
+AGE = Column("age", "age", 4, right=True, sort="age")
+ACTIVITY = Column("activity", "newest", 6, right=True, sort="activity")
+PARTS = Column("parts", "parts", 6, right=True, sort="parts")
+SIZE = Column("size", "size", 10, right=True, sort="size")
+CLASS = Column("class", "class", 5, sort="class")
+NOTE = Column("note", "status", 22)
+MIN_KEY_WIDTH = 12
+
+
+class UploadTable(VirtualTable):
+    """Mark, bucket (in "All"), key, short upload id, age, newest-part age, parts, size, storage class."""
+
+    def __init__(self, store: UploadStore, clock: Callable[[], datetime], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.store = store
+        self.clock = clock
+        self._now = clock()
+        self._columns_cache: tuple[tuple[int, bool, bool], list[tuple[Column, int]]] | None = None
+
+    # -- data ----------------------------------------------------------------------------------------
+
+    def row_count(self) -> int:
+        return len(self.store.view)
+
+    @property
+    def current(self) -> Row | None:
+        view = self.store.view
+        return view[self.cursor] if 0 <= self.cursor < len(view) else None
+
+    def view_changed(self, keep: Row | None = None) -> None:
+        """The view was recomputed: keep the cursor on ``keep`` if it is still shown, then repaint."""
+        self._now = self.clock()
+        view = self.store.view
+        if keep is not None and not (0 <= self.cursor < len(view) and view[self.cursor] is keep):
+            with contextlib.suppress(ValueError):
+                self.cursor = view.index(keep)
+        self.rows_changed()
+        self.scroll_to_cursor()
+        self.post_message(self.CursorMoved(self, self.cursor))
+
+    # -- layout --------------------------------------------------------------------------------------
+
+    def columns(self, width: int) -> list[tuple[Column, int]]:
+        """The columns that fit ``width``, with their widths (cached: asked for every painted line)."""
+        key = (width, self.store.scope is None, self.store.has_notes)
+        if self._columns_cache is None or self._columns_cache[0] != key:
+            self._columns_cache = (key, self._layout(width))
+        return self._columns_cache[1]
+
+    def _layout(self, width: int) -> list[tuple[Column, int]]:
+        cols = [MARK]
+        if self.store.scope is None:
+            cols.append(BUCKET)
+        cols += [KEY, UPLOAD_ID, AGE, ACTIVITY, PARTS, SIZE, CLASS]
+        if self.store.has_notes:
+            cols.append(NOTE)
+        fixed = sum(c.width for c in cols) + len(cols) - 1
+        key_width = width - fixed
+        # Narrow terminal: give up the least useful columns before the key becomes unreadable.
+        for drop in (CLASS, UPLOAD_ID, BUCKET):
+            if key_width >= MIN_KEY_WIDTH:
+                break
+            if drop in cols:
+                cols.remove(drop)
+                key_width += drop.width + 1
+        return [(c, max(key_width, 4) if c is KEY else c.width) for c in cols]
+
+    def render_header(self, width: int) -> Text:
+        text = Text()
+        for i, (col, w) in enumerate(self.columns(width)):
+            if i:
+                text.append(" ")
+            title = col.title
+            if col.sort is not None and col.sort == self.store.sort_column:
+                title = f"{title}{'▼' if self.store.sort_descending else '▲'}"
+            cell = Text(title)
+            cell.truncate(w, overflow="ellipsis", pad=False)
+            cell.align("right" if col.right else "left", w)
+            text.append_text(cell)
+        return text
+
+    def render_row(self, index: int, line: int, width: int, base: Style) -> Text:
+        row = self.store.view[index]
+        now = self._now
+        text = Text(style=base)
+        for i, (col, w) in enumerate(self.columns(width)):
+            if i:
+                text.append(" ")
+            cell = self._cell(col, row, now)
+            cell.truncate(w, overflow="ellipsis", pad=False)
+            cell.align("right" if col.right else "left", w)
+            text.append_text(cell)
+        return text
+
+    def _cell(self, col: Column, row: Row, now: datetime) -> Text:
+        upload = row.upload
+        cid = col.id
+        if cid == "mark":
+            if self.store.is_marked(row):
+                return Text("✗" if row.note else "●", style=self.style("error" if row.note else "accent"))
+            return Text(" ")
+        if cid == "bucket":
+            return safe_text(upload.bucket, escape_style=self.style("escape"))
+        if cid == "key":
+            return safe_text(upload.key, escape_style=self.style("escape"))
+        if cid == "id":
+            return Text(short_id(one_line(upload.upload_id)), style=self.style("dim"))
+        if cid == "age":
+            return Text(age_text(upload.initiated, now))
+        if cid == "activity":
+            if upload.last_modified is None:
+                return Text("-", style=self.style("dim"))
+            age = now - upload.last_modified
+            if age < ACTIVE_WINDOW:
+                # Still receiving parts: not stale, whatever its age says.
+                return Text(f"●{age_text(upload.last_modified, now)}", style=self.style("success"))
+            return Text(age_text(upload.last_modified, now))
+        if cid == "parts":
+            return Text("?" if upload.parts is None else count_text(upload.parts))
+        if cid == "size":
+            return Text(size_text(upload.size))
+        if cid == "class":
+            return Text(class_text(upload.storage_class), style=self.style("dim"))
+        if cid == "note":
+            return Text(one_line(row.note or ""), style=self.style("error"))
+        return Text()
+
+    # -- mouse ---------------------------------------------------------------------------------------
+
+    def _column_at(self, x: int) -> Column | None:
+        pos = 0
+        for col, w in self.columns(self.scrollable_content_region.width):
+            if pos <= x < pos + w + 1:
+                return col
+            pos += w + 1
+        return None
+
+    def header_clicked(self, x: int) -> None:
+        col = self._column_at(x)
+        if col is not None and col.sort is not None:
+            self.post_message(self.SortRequested(col.sort))
+
+    def row_clicked(self, index: int, x: int) -> None:
+        if self._column_at(x) is MARK:
+            self.post_message(self.MarkToggled(self.store.view[index]))
+
+    class SortRequested(Message):
+        """A column header was clicked."""
+
+        def __init__(self, column: SortColumn) -> None:
+            super().__init__()
+            self.column = column
+
+    class MarkToggled(Message):
+        """The mark column of a row was clicked."""
+
+        def __init__(self, row: Row) -> None:
+            super().__init__()
+            self.row = row

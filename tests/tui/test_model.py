@@ -1,0 +1,133 @@
+"""The uploads row store without Textual: scope, filters, sort, marks, and their invariants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from mputui.s3.models import Part, Upload
+from mputui.tui.model import UploadStore
+from mputui.tui.widgets.parts_table import flag_parts, parts_summary
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+MIB = 1024 * 1024
+
+
+def up(bucket: str, key: str, uid: str, days: float, size: int | None = 100, parts: int | None = 1) -> Upload:
+    return Upload(bucket, key, uid, NOW - timedelta(days=days), parts=parts, size=size)
+
+
+def store_with(*uploads: Upload) -> UploadStore:
+    store = UploadStore()
+    store.now = NOW
+    store.add(uploads)
+    return store
+
+
+UPLOADS = (
+    up("b1", "logs/a", "1", 10, size=500),
+    up("b1", "logs/b", "2", 1, size=50),
+    up("b2", "img/c", "3", 30, size=5000, parts=7),
+    up("b2", "img/c", "4", 2, size=None, parts=None),
+)
+
+
+def keys(store: UploadStore) -> list[tuple[str, str]]:
+    return [(r.key, r.upload.upload_id) for r in store.view]
+
+
+def test_default_sort_is_oldest_first_and_deterministic() -> None:
+    store = store_with(*UPLOADS)
+    assert keys(store) == [("img/c", "3"), ("logs/a", "1"), ("img/c", "4"), ("logs/b", "2")]
+    store2 = store_with(*reversed(UPLOADS))
+    assert keys(store2) == keys(store)
+
+
+def test_sort_every_column_both_ways() -> None:
+    store = store_with(*UPLOADS)
+    for column in ("bucket", "key", "age", "activity", "parts", "size", "class"):
+        store.set_sort(column)  # type: ignore[arg-type]
+        first = keys(store)
+        store.set_sort(column)  # type: ignore[arg-type]
+        assert keys(store) == first[::-1] or column == "class"
+    store.set_sort("size", descending=True)
+    assert keys(store)[0] == ("img/c", "3")
+    assert keys(store)[-1] == ("img/c", "4")  # unknown size sorts below 0 bytes
+
+
+def test_streamed_rows_keep_sort_order() -> None:
+    store = UploadStore()
+    store.add([up("b", f"k{i}", str(i), days=i) for i in range(0, 100, 2)])
+    assert len(store.view) == 50
+    store.add([up("b", f"k{i}", str(i), days=i) for i in range(1, 100, 2)])
+    ages = [r.init_ts for r in store.view]
+    assert ages == sorted(ages)
+
+
+def test_scope_and_filters() -> None:
+    store = store_with(*UPLOADS)
+    store.set_scope("b2")
+    assert {k for k, _ in keys(store)} == {"img/c"}
+    store.set_scope(None)
+    store.set_filter(key="LOGS")
+    assert keys(store) == [("logs/a", "1"), ("logs/b", "2")]
+    store.set_filter(key="logs/a")  # narrows the previous result
+    assert keys(store) == [("logs/a", "1")]
+    store.set_filter(key="")
+    store.set_filter(min_age=timedelta(days=5))
+    assert keys(store) == [("img/c", "3"), ("logs/a", "1")]
+    store.set_filter(min_age=None, min_size=100)
+    assert keys(store) == [("img/c", "3"), ("logs/a", "1")]
+    assert store.filter_active
+    store.clear_filters()
+    assert len(store.view) == 4 and not store.filter_active
+
+
+def test_marks_count_bytes_hidden_and_invert() -> None:
+    store = store_with(*UPLOADS)
+    store.mark_view()
+    assert store.marked_count == 4 and store.marked_bytes == 5550
+    store.set_filter(key="logs")
+    assert store.hidden_marked() == 2
+    store.invert_view()
+    assert store.marked_count == 2 and store.marked_bytes == 5000
+    store.clear_filters()
+    store.invert_view()
+    assert store.marks == {("b1", "logs/a", "1"), ("b1", "logs/b", "2")}
+    store.clear_marks()
+    assert store.marked_count == 0
+
+
+def test_remove_and_replace_keep_marks_consistent() -> None:
+    store = store_with(*UPLOADS)
+    store.mark([("b1", "logs/a", "1"), ("b2", "img/c", "3")])
+    store.remove([("b2", "img/c", "3")])
+    assert store.marks == {("b1", "logs/a", "1")}
+    store.add([up("b1", "logs/a", "1", 10, size=999)])  # a rescan replaces the row
+    assert store.marked_bytes == 999
+    assert len(store.view) == 3
+    store.clear("b1")
+    assert store.marked_count == 0
+    assert {r.bucket for r in store.view} == {"b2"}
+
+
+def test_stats() -> None:
+    store = store_with(*UPLOADS)
+    all_stats = store.stats()
+    assert (all_stats.uploads, all_stats.size, all_stats.unknown_sizes) == (4, 5550, 1)
+    assert all_stats.oldest == NOW - timedelta(days=30)
+    assert store.stats("b1").uploads == 2
+
+
+def test_part_flags() -> None:
+    parts = [
+        Part(1, 6 * MIB, "e1", NOW),
+        Part(2, 1 * MIB, "e2", NOW),
+        Part(5, 6 * MIB, "e5", NOW),
+        Part(6, 1, "e6", NOW),
+    ]
+    flags = [r.flag for r in flag_parts(parts)]
+    assert flags == ["", "<5MiB", "gap 3-4", ""]
+    summary, problem = parts_summary(flag_parts(parts))
+    assert problem and "1 gap" in summary and "1 small part" in summary
+    assert flag_parts([Part(2, 1, "e", None)])[0].flag == "gap 1"
+    assert parts_summary([]) == ("no parts uploaded", False)

@@ -1,0 +1,85 @@
+"""SVG snapshots of the main screen, the confirm dialog, help, an error and the abort progress.
+
+Demo data seeded at a frozen time, and the app's clock frozen at that same time: ages never drift.
+Update the baselines with ``pytest tests/tui --snapshot-update`` and look at them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.content import Content
+
+from conftest import frozen_clock, settle
+from mputui.s3.connect import ConnectionSettings
+from mputui.tui.app import MputuiApp
+from mputui.tui.widgets.abort_panel import AbortPanel
+
+SIZE = (160, 45)
+
+
+class SnapshotApp(MputuiApp):
+    """The app with the demo's random port hidden from the title, so pictures compare across runs."""
+
+    def _title_text(self) -> Content:
+        return Content(
+            str(super()._title_text().plain).replace(self.settings.endpoint_url or "", "http://demo")
+        )
+
+
+def demo_app(demo: Any, **kwargs: Any) -> MputuiApp:
+    return SnapshotApp(demo.settings(concurrency=8), clock=frozen_clock, title_suffix="demo", **kwargs)
+
+
+def test_main_screen(snap_compare: Any, demo: Any) -> None:
+    assert snap_compare(demo_app(demo), terminal_size=SIZE, run_before=settle)
+
+
+def test_confirm_dialog(snap_compare: Any, demo: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("space", "space", "space", "down", "space")
+        await pilot.press("slash", *"auth", "enter")  # hides some of the marked uploads
+        await pilot.press("d")
+        await pilot.pause(0.2)
+
+    assert snap_compare(demo_app(demo), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(snap_compare: Any, demo: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(demo_app(demo), terminal_size=SIZE, run_before=run_before)
+
+
+def test_error_state(snap_compare: Any) -> None:
+    settings = ConnectionSettings(
+        endpoint_url="http://127.0.0.1:9",
+        max_attempts=1,
+        connect_timeout=1,
+        demo_credentials=("key", "secret"),
+    )
+    app = MputuiApp(settings, clock=frozen_clock)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settle)
+
+
+def test_abort_progress(snap_compare: Any, demo: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press(*["space"] * 6)
+        # Freeze the panel mid-run: a real abort would finish before the picture is taken.
+        panel = pilot.app.query_one(AbortPanel)
+        panel.start(6, pilot.app.store.marked_bytes)
+        panel.record(aborted=2, freed=403 * 1024)
+        panel.record(gone=1)
+        panel.record(failed=1)
+        await pilot.pause(0.2)
+
+    assert snap_compare(demo_app(demo, read_only=False), terminal_size=SIZE, run_before=run_before)
+
+
+def test_read_only_main_screen(snap_compare: Any, demo: Any) -> None:
+    assert snap_compare(demo_app(demo, read_only=True), terminal_size=SIZE, run_before=settle)
