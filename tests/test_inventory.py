@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from conftest import BucketFactory, S3Server
+# Imported at the top: at run time `conftest` may name tests/tui/conftest.py.
+from conftest import BucketFactory, S3Server, empty_bucket
 from mputui.s3.connect import S3Connection
 from mputui.s3.inventory import InventoryScan, iter_upload_pages, list_parts
 from mputui.s3.models import (
@@ -193,8 +194,6 @@ def test_paging_of_uploads_and_parts_on_rgw(rgw_server: S3Server) -> None:
         assert len(found) == 1006
         assert (found[big].parts, found[big].size) == (1005, expected_big)
     finally:
-        from conftest import empty_bucket
-
         empty_bucket(client, bucket)
         client.delete_bucket(Bucket=bucket)
 
@@ -228,8 +227,6 @@ def test_denied_bucket_fails_alone_on_rgw(rgw_server: S3Server) -> None:
         assert done[denied].error == "access denied"
         assert done[ok_bucket].error is None and done[ok_bucket].uploads == 1
     finally:
-        from conftest import empty_bucket
-
         client.delete_bucket_policy(Bucket=denied)
         for b in (ok_bucket, denied):
             empty_bucket(client, b)

@@ -347,7 +347,12 @@ def _run_aborts(args: argparse.Namespace, ctx: Context, conn: S3Connection, targ
             freed += result.upload.size or 0
             gone += int(result.already_gone)
             if args.json:
-                ctx.json_line({"type": "aborted", **record, "already_gone": result.already_gone})
+                extra = {"raced_commit": True, "warning": result.error} if result.raced_commit else {}
+                ctx.json_line({"type": "aborted", **record, "already_gone": result.already_gone, **extra})
+            elif result.raced_commit:
+                ctx.out.write(
+                    f"WARNING {safe_text(f's3://{result.upload.bucket}/{result.upload.key}')}: {result.error}\n"
+                )
         else:
             failures.append(result)
             if args.json:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from mputui.jobs.engine import DEFAULT_RETRY, Cancelled, CancelToken, Engine, RetryPolicy, with_retries
 from mputui.jobs.journal import Journal
-from mputui.s3.actions import AbortResult, abort_upload
+from mputui.s3.actions import AbortResult, abort_upload, confirm_abort
 from mputui.s3.connect import S3Connection
 from mputui.s3.models import Upload
 
@@ -24,7 +24,7 @@ def abort_one(
 ) -> AbortResult:
     """Abort exactly ``upload``, retrying transient errors; never raises for S3 errors."""
     try:
-        with_retries(
+        response = with_retries(
             lambda: conn.call(
                 upload.bucket, "abort_multipart_upload", Key=upload.key, UploadId=upload.upload_id
             ),
@@ -36,7 +36,7 @@ def abort_one(
     except Exception:
         # Let the core decide between "already gone" (a concurrent commit/abort won) and a real failure.
         return abort_upload(conn, upload)
-    return AbortResult(upload, ok=True)
+    return confirm_abort(conn, upload, response)
 
 
 def abort_uploads(

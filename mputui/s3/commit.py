@@ -7,11 +7,10 @@ ETags. Under a concurrent commit or abort exactly one wins; the loser is told pl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from mputui.s3.actions import upload_exists
-from mputui.s3.checksums import expected_etag, normalize_etag
+from mputui.s3.actions import ExistingObject, head_object, upload_exists
+from mputui.s3.checksums import expected_etag
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, error_code, is_gone
 from mputui.s3.inventory import list_parts
@@ -117,30 +116,6 @@ def load_plan(
     """List every part of the upload and plan its commit (raises the listing error, e.g. NoSuchUpload)."""
     parts = list_parts(conn, bucket, key, upload_id)
     return plan_commit(bucket, key, upload_id, parts, contiguous_prefix=contiguous_prefix)
-
-
-@dataclass(frozen=True, slots=True)
-class ExistingObject:
-    """An object already at the commit's key (it would be replaced)."""
-
-    size: int
-    etag: str
-    last_modified: datetime | None
-
-
-def head_object(conn: S3Connection, bucket: str, key: str) -> ExistingObject | None:
-    """HEAD the key: the object there, or ``None`` if there is none."""
-    try:
-        head = conn.call(bucket, "head_object", Key=key)
-    except Exception as exc:
-        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-    return ExistingObject(
-        size=int(head.get("ContentLength", 0)),
-        etag=normalize_etag(head.get("ETag")),
-        last_modified=head.get("LastModified"),
-    )
 
 
 @dataclass(frozen=True, slots=True)
