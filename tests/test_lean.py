@@ -137,3 +137,30 @@ def test_lean_errors_look_like_boto3(s3_server: S3Server, s3_bucket_factory: Buc
     with pytest.raises(Exception) as info:
         lean.call("no-such-bucket-lean", "list_multipart_uploads")
     assert describe(info.value) == "bucket not found"
+
+
+def test_lean_head_and_abort(s3_server: S3Server, s3_bucket_factory: BucketFactory) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    key = "dir/ä b+[c]"
+    client.put_object(Bucket=bucket, Key=key, Body=b"hello")
+    lean = S3Connection(s3_server.settings())
+    boto = S3Connection(s3_server.settings(lean=False))
+    a = lean.call(bucket, "head_object_basic", Key=key)
+    b = boto.call(bucket, "head_object_basic", Key=key)
+    assert (a["ContentLength"], a["ETag"], a["LastModified"].timestamp()) == (
+        b["ContentLength"],
+        b["ETag"],
+        b["LastModified"].timestamp(),
+    )
+    with pytest.raises(Exception) as info:
+        lean.call(bucket, "head_object_basic", Key="absent")
+    assert "404" in str(info.value) or "Not Found" in str(info.value)
+    (upload_id,) = make_uploads(client, bucket, [key], parts=1)
+    response = lean.call(bucket, "abort_multipart_upload", Key=key, UploadId=upload_id)
+    assert response["ResponseMetadata"]["HTTPStatusCode"] in (200, 204)
+    assert "date" in response["ResponseMetadata"]["HTTPHeaders"]
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    with pytest.raises(Exception) as info:
+        lean.call(bucket, "abort_multipart_upload", Key=key, UploadId=upload_id)
+    assert is_gone(info.value)

@@ -49,7 +49,7 @@ class ExistingObject:
 def head_object(conn: S3Connection, bucket: str, key: str) -> ExistingObject | None:
     """HEAD the key: the object there, or ``None`` if there is none."""
     try:
-        head = conn.call(bucket, "head_object", Key=key)
+        head = conn.call(bucket, "head_object_basic", Key=key)
     except Exception as exc:
         if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return None

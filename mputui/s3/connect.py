@@ -24,6 +24,9 @@ DEFAULT_CONCURRENCY = 32
 DEFAULT_MAX_ATTEMPTS = 6
 LEAN_PARAMS = {
     "list_parts": frozenset({"Key", "UploadId", "MaxParts", "PartNumberMarker"}),
+    "abort_multipart_upload": frozenset({"Key", "UploadId"}),
+    # HeadObject for size/ETag/last-modified only (the lean answer carries no metadata).
+    "head_object_basic": frozenset({"Key"}),
     "list_multipart_uploads": frozenset({"MaxUploads", "Prefix", "KeyMarker", "UploadIdMarker"}),
 }
 _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -187,9 +190,10 @@ class S3Connection:
     def _method(self, operation: str, region: str, params: dict[str, Any]) -> Callable[..., dict[str, Any]]:
         lean = self._lean_for(operation, params)
         if lean is not None:
-            lean_call: Callable[..., dict[str, Any]] = getattr(lean, operation)
+            lean_call: Callable[..., dict[str, Any]] = getattr(lean, operation.removesuffix("_basic"))
             return lambda bucket, **p: lean_call(bucket, region, **p)
-        boto_call: Callable[..., dict[str, Any]] = getattr(self.client(region), operation)
+        boto_name = "head_object" if operation == "head_object_basic" else operation
+        boto_call: Callable[..., dict[str, Any]] = getattr(self.client(region), boto_name)
         return lambda bucket, **p: boto_call(Bucket=bucket, **p)
 
     def _lean_for(self, operation: str, params: dict[str, Any]) -> LeanS3 | None:

@@ -1,7 +1,8 @@
-"""A lean path for the inventory's hot calls: ListMultipartUploads and ListParts.
+"""A lean path for the hot calls of a scan and a bulk abort: ListMultipartUploads, ListParts, HeadObject and
+AbortMultipartUpload.
 
 boto3 spends ~3-6 ms of client CPU per request (endpoint rules, the event system, the model-driven parser),
-which is what limits a scan of 100,000 uploads, not the network. These two read-only calls are signed here
+which is what limits a scan of 100,000 uploads, not the network. These calls are signed here
 with SigV4 (signing key cached per day), sent over a urllib3 pool and parsed with ElementTree. Credentials still
 come from the boto3 session (refreshable ones are refreshed as usual) and retries follow botocore's standard
 mode (same attempts, same retryable errors, exponential backoff with jitter). Errors are raised as botocore
@@ -16,6 +17,7 @@ import random
 import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -55,7 +57,7 @@ def _quote(value: str, safe: str = "-_.~") -> str:
 
 
 class SigV4Signer:
-    """AWS Signature Version 4 for S3 GET requests without a body, signing key cached per (date, region)."""
+    """AWS Signature Version 4 for S3 requests without a body, signing key cached per (date, region)."""
 
     def __init__(self, service: str = "s3") -> None:
         self.service = service
@@ -77,6 +79,7 @@ class SigV4Signer:
     def headers(
         self,
         *,
+        method: str = "GET",
         host: str,
         path: str,
         query: list[tuple[str, str]],
@@ -86,7 +89,7 @@ class SigV4Signer:
         token: str | None,
         now: datetime | None = None,
     ) -> dict[str, str]:
-        """The headers (``Authorization``, ``X-Amz-Date``, ...) for ``GET path?query`` on ``host``.
+        """The headers (``Authorization``, ``X-Amz-Date``, ...) for ``METHOD path?query`` on ``host``.
 
         ``path`` is already URI-encoded (S3 does not double-encode it).
         """
@@ -100,7 +103,7 @@ class SigV4Signer:
         canonical_query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query))
         canonical = "\n".join(
             [
-                "GET",
+                method,
                 path,
                 canonical_query,
                 "".join(f"{n}:{' '.join(headers[n].split())}\n" for n in names),
@@ -263,8 +266,41 @@ class LeanS3:
             query.append(("max-parts", str(params["MaxParts"])))
         if params.get("PartNumberMarker"):
             query.append(("part-number-marker", str(params["PartNumberMarker"])))
-        body = self._get(bucket, region, "/" + _quote(Key, safe="-_.~/"), query, "ListParts")
+        body = self._request("GET", bucket, region, _key_path(Key), query, "ListParts").data
         return parse_list_parts(body)
+
+    def abort_multipart_upload(
+        self,
+        bucket: str,
+        region: str,
+        *,
+        Key: str,
+        UploadId: str,
+    ) -> dict[str, Any]:
+        """AbortMultipartUpload of exactly this upload."""
+        response = self._request(
+            "DELETE",
+            bucket,
+            region,
+            _key_path(Key),
+            [("uploadId", UploadId)],
+            "AbortMultipartUpload",
+            ok=(200, 204),
+        )
+        return {"ResponseMetadata": _metadata(response)}
+
+    def head_object(self, bucket: str, region: str, *, Key: str) -> dict[str, Any]:
+        """HeadObject: the fields mputui uses (size, ETag, last modified)."""
+        response = self._request("HEAD", bucket, region, _key_path(Key), [], "HeadObject")
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        out: dict[str, Any] = {"ResponseMetadata": _metadata(response)}
+        if "content-length" in headers:
+            out["ContentLength"] = int(headers["content-length"])
+        if "etag" in headers:
+            out["ETag"] = headers["etag"]
+        if "last-modified" in headers:
+            out["LastModified"] = parsedate_to_datetime(headers["last-modified"]).astimezone(UTC)
+        return out
 
     def list_multipart_uploads(self, bucket: str, region: str, **params: Any) -> dict[str, Any]:
         """ListMultipartUploads, one page."""
@@ -277,12 +313,19 @@ class LeanS3:
         ):
             if params.get(name):
                 query.append((q, str(params[name])))
-        body = self._get(bucket, region, "", query, "ListMultipartUploads")
+        body = self._request("GET", bucket, region, "", query, "ListMultipartUploads").data
         return parse_list_uploads(body)
 
-    def _get(
-        self, bucket: str, region: str, key_path: str, query: list[tuple[str, str]], operation: str
-    ) -> bytes:
+    def _request(
+        self,
+        method: str,
+        bucket: str,
+        region: str,
+        key_path: str,
+        query: list[tuple[str, str]],
+        operation: str,
+        ok: tuple[int, ...] = (200,),
+    ) -> Any:
         base, host, prefix = self._base(bucket, region)
         path = (prefix + key_path) or "/"
         target = f"{path}?" + "&".join(f"{_quote(k)}={_quote(v)}" if v else _quote(k) for k, v in query)
@@ -294,6 +337,7 @@ class LeanS3:
             attempt += 1
             creds = self._credentials.get_frozen_credentials()
             headers = self._signer.headers(
+                method=method,
                 host=host,
                 path=path,
                 query=query,
@@ -307,7 +351,7 @@ class LeanS3:
             self._count()
             try:
                 response = pool.urlopen(
-                    "GET",
+                    method,
                     target,
                     headers=headers,
                     retries=False,
@@ -322,8 +366,8 @@ class LeanS3:
                 self._backoff(attempt)
                 continue
             status = response.status
-            if status == 200:
-                return bytes(response.data)
+            if status in ok:
+                return response
             lowered = {k.lower(): v for k, v in response.headers.items()}
             client_error = _client_error(status, lowered, bytes(response.data), operation)
             code = client_error.response["Error"]["Code"]
@@ -336,6 +380,17 @@ class LeanS3:
     def _backoff(attempt: int) -> None:
         # botocore standard mode: random jitter times 2^(attempt-1), capped at 20 s.
         time.sleep(random.random() * min(MAX_BACKOFF, 2 ** (attempt - 1)))
+
+
+def _key_path(key: str) -> str:
+    return "/" + _quote(key, safe="-_.~/")
+
+
+def _metadata(response: Any) -> dict[str, Any]:
+    return {
+        "HTTPStatusCode": response.status,
+        "HTTPHeaders": {k.lower(): v for k, v in response.headers.items()},
+    }
 
 
 def _connection_error(exc: urllib3.exceptions.HTTPError, endpoint: str) -> BaseException:

@@ -1,0 +1,120 @@
+"""Bulk-abort benchmark: mputui's concurrent exact-target aborts vs sequential aborts, same uploads.
+
+    python bench/abort.py [--runs 3] [--uploads 2000] [--rtt 0,0.02] [--server moto|rgw]
+
+Each run seeds the same uploads again, then aborts them all: the baseline one at a time with boto3 (as the
+DreamObjects script does after its prompt), mputui with ``mputui.jobs.abort.abort_uploads`` (concurrency 32;
+each abort also HEADs the key to catch a commit that raced it). Prints medians and the speed-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.harness import (
+    Server,
+    cpu_seconds,
+    latency_proxy,
+    moto_server,
+    print_table,
+    rgw_server,
+    seed_uploads,
+    write_result,
+)
+from mputui.jobs.abort import abort_uploads
+from mputui.s3.connect import ConnectionSettings, S3Connection
+from mputui.s3.inventory import iter_upload_pages
+
+CONCURRENCY = 32
+
+
+def _targets(conn: S3Connection, bucket: str) -> list[Any]:
+    return [u for page in iter_upload_pages(conn, bucket) for u in page]
+
+
+def sequential(server: Server, url: str, bucket: str) -> dict[str, float]:
+    client = server.client(url, pool=2)
+    uploads = [
+        u
+        for p in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket)
+        for u in p.get("Uploads", [])
+    ]
+    srv0, t0 = cpu_seconds(server.pid), time.perf_counter()
+    for u in uploads:
+        client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+    wall = time.perf_counter() - t0
+    return {
+        "aborted": float(len(uploads)),
+        "wall_s": wall,
+        "per_s": len(uploads) / wall,
+        "server_cpu_s": cpu_seconds(server.pid) - srv0,
+    }
+
+
+def concurrent(server: Server, url: str, bucket: str) -> dict[str, float]:
+    conn = S3Connection(
+        ConnectionSettings(
+            endpoint_url=url, demo_credentials=(server.access_key, server.secret_key), concurrency=CONCURRENCY
+        )
+    )
+    targets = _targets(conn, bucket)
+    srv0, t0 = cpu_seconds(server.pid), time.perf_counter()
+    ok = sum(1 for r in abort_uploads(conn, targets) if r.ok or r.already_gone)
+    wall = time.perf_counter() - t0
+    return {
+        "aborted": float(ok),
+        "wall_s": wall,
+        "per_s": ok / wall,
+        "server_cpu_s": cpu_seconds(server.pid) - srv0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--uploads", type=int, default=2000)
+    parser.add_argument("--rtt", default="0,0.02")
+    parser.add_argument("--server", choices=["moto", "rgw"], default="moto")
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    with moto_server() as moto, rgw_server() as rgw:
+        server = rgw if args.server == "rgw" and rgw is not None else moto
+        for rtt in (float(x) for x in args.rtt.split(",")):
+            results: dict[str, list[dict[str, float]]] = {"sequential": [], "mputui": []}
+            with latency_proxy(server, rtt) as url:
+                for _ in range(args.runs):
+                    for name, fn in (("sequential", sequential), ("mputui", concurrent)):
+                        (bucket,) = seed_uploads(server, f"abort-{name}", 1, args.uploads, parts_per_upload=0)
+                        results[name].append(fn(server, url, bucket))
+            medians = {
+                name: {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in runs[0]}
+                for name, runs in results.items()
+            }
+            for name, m in medians.items():
+                if m["aborted"] != args.uploads:
+                    raise SystemExit(f"{name} aborted {m['aborted']} of {args.uploads}")
+                rows.append(
+                    {
+                        "server": server.kind,
+                        "rtt_ms": int(rtt * 1000),
+                        "aborter": name,
+                        **m,
+                        "speedup": medians["sequential"]["wall_s"] / m["wall_s"],
+                    }
+                )
+            print_table("bulk abort (medians so far)", rows, list(rows[0]))
+    write_result(
+        "abort", {"rows": rows, "runs": args.runs, "uploads": args.uploads, "concurrency": CONCURRENCY}
+    )
+
+
+if __name__ == "__main__":
+    main()
