@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from mputui import __version__
-from mputui.cli import copy, inventory, jobs, uploads
+from mputui.cli import copy, inventory, jobs, put, uploads
 from mputui.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -28,7 +28,7 @@ from mputui.cli.common import (
 from mputui.parsing import ParseError
 from mputui.s3.errors import describe, is_usage_error
 
-COMMAND_MODULES = (inventory, uploads, copy, jobs)
+COMMAND_MODULES = (inventory, uploads, copy, put, jobs)
 
 
 def build_parser() -> argparse.ArgumentParser:

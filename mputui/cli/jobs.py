@@ -139,6 +139,10 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
     journal = Journal()
     record = journal.find(args.job_id)
     src, dst = _connections(args, ctx, record)
+    if record.kind in ("put", "resume"):  # from a local file: see mputui.cli.put
+        from mputui.cli.put import resume_job
+
+        return resume_job(ctx, dst, journal, record, json_output=args.json)
     printer = CopyPrinter(ctx, json_output=args.json)
     copier = Copier(src, dst, journal=journal, on_event=printer.on_event)
     printer.start_totals(1, record.src_size)

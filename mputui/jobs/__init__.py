@@ -6,6 +6,10 @@
 - ``copy``      Copier: plan, run, resume and abort copies (``mputui cp``, ``mputui jobs``)
 - ``multipart`` one journaled multipart copy job; ``transfer`` server-side vs streamed byte movement
 - ``abort``     abort_uploads on the engine, keeping the journal in step
+- ``put``       Putter: put local files (``put_plan``: modes, MD5 pass, duplicates → server-side copies)
+- ``resume``    Resumer: finish an abandoned upload from its local file (plan, refuse a wrong file, run)
+- ``upload``    one journaled multipart upload from a local file; ``localfiles`` tree walk, globs, digests
+- ``upload_events`` FilePlanned, PartUploaded, FileUploaded, PutProgress and the PutTracker
 
 Never imports Textual.
 """

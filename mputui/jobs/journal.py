@@ -68,7 +68,7 @@ class JobRecord:
     part_size: int
     parts_total: int
     method: str = "multipart"  # "multipart" (UploadPartCopy) or "stream" (ranged GET → UploadPart)
-    kind: str = "copy"
+    kind: str = "copy"  # "copy"; "put"/"resume" (from a local file: src_bucket is "", src_key the path)
     upload_id: str | None = None
     done: dict[int, str] = field(default_factory=dict)
     src_endpoint: str | None = None
@@ -78,9 +78,12 @@ class JobRecord:
     created: str = field(default_factory=_now)
     updated: str = field(default_factory=_now)
     version: int = JOURNAL_VERSION
+    extra: dict[str, str] = field(default_factory=dict)  # kind-specific settings (put: content type, gzip)
 
     @property
     def src(self) -> str:
+        if not self.src_bucket:  # a local file (put/resume)
+            return self.src_key
         return f"s3://{self.src_bucket}/{self.src_key}"
 
     @property

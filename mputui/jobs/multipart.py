@@ -148,22 +148,7 @@ class MultipartJob:
         return self._create()
 
     def _create(self) -> str:
-        r = self.record
-        created = self.t.create(self.src, r.dst_bucket, r.dst_key)
-        if created.retried and created.server_time is not None:
-            # The first answer was lost and botocore asked again: the first request may have created an
-            # upload too. Abort exactly those uploads of this key that started during our own request.
-            window_start = created.server_time - timedelta(seconds=created.seconds + 2)
-            window_end = created.server_time + timedelta(seconds=2)
-            for page in iter_upload_pages(self.t.dst_conn, r.dst_bucket, prefix=r.dst_key):
-                for u in page:
-                    if (
-                        u.key == r.dst_key
-                        and u.upload_id != created.upload_id
-                        and window_start <= u.initiated <= window_end
-                    ):
-                        abort_upload(self.t.dst_conn, u)
-        return created.upload_id
+        return create_upload(self.t, self.src, self.record.dst_bucket, self.record.dst_key)
 
     def _sync_parts(self) -> ObjectCopied | None:
         """Take the server's word for which parts exist. Returns a result if the job turns out finished."""
@@ -283,6 +268,25 @@ class MultipartJob:
         """Abort this job's upload and forget the job (kept in the journal if the abort fails)."""
         abort_record(self.t, self.ctx.journal, self.record)
         self.ctx.emit(JobAborted(self.record.id, self.record.src, self.record.dst, reason))
+
+
+def create_upload(transfer: Transfer, src: ObjectInfo, dst_bucket: str, dst_key: str) -> str:
+    """CreateMultipartUpload with ``src``'s metadata; aborts a duplicate a retried request may have made."""
+    created = transfer.create(src, dst_bucket, dst_key)
+    if created.retried and created.server_time is not None:
+        # The first answer was lost and botocore asked again: the first request may have created an
+        # upload too. Abort exactly those uploads of this key that started during our own request.
+        window_start = created.server_time - timedelta(seconds=created.seconds + 2)
+        window_end = created.server_time + timedelta(seconds=2)
+        for page in iter_upload_pages(transfer.dst_conn, dst_bucket, prefix=dst_key):
+            for u in page:
+                if (
+                    u.key == dst_key
+                    and u.upload_id != created.upload_id
+                    and window_start <= u.initiated <= window_end
+                ):
+                    abort_upload(transfer.dst_conn, u)
+    return created.upload_id
 
 
 def unjournaled_uploads(transfer: Transfer, record: JobRecord) -> list[Upload]:
