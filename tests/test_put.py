@@ -16,7 +16,7 @@ from typing import Any
 
 from conftest import BucketFactory, S3Server, run_cli
 from mputui.cli.common import Context
-from mputui.cli.put import PutPrinter
+from mputui.cli.put_output import PutPrinter
 from mputui.jobs.upload_events import FileUploaded, PutProgress
 from mputui.s3.checksums import multipart_etag
 from mputui.s3.connect import ConnectionSettings

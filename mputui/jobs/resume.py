@@ -38,7 +38,7 @@ from mputui.jobs.upload import (
 )
 from mputui.jobs.upload_events import PutEvent, PutTracker
 from mputui.s3.checksums import md5_range, plain_md5
-from mputui.s3.commit import _ranges as ranges
+from mputui.s3.commit import format_ranges as ranges
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe, is_gone
 from mputui.s3.inventory import list_parts

@@ -70,16 +70,16 @@ def plan_commit(
                 problems.append("part 1 is missing: there is no contiguous prefix to commit")
         else:
             problems.append(
-                f"gap in part numbers: missing {_ranges(gaps)} (the object would silently lack those bytes; "
+                f"gap in part numbers: missing {format_ranges(gaps)} (the object would silently lack those bytes; "
                 "use --contiguous-prefix to commit parts 1.."
                 f"{gaps[0] - 1} only)"
                 if gaps[0] > 1
-                else f"gap in part numbers: missing {_ranges(gaps)}, including part 1"
+                else f"gap in part numbers: missing {format_ranges(gaps)}, including part 1"
             )
     small = [p.part_number for p in chosen[:-1] if p.size < MIN_PART_SIZE]
     if small:
         problems.append(
-            f"non-last part(s) under 5 MiB: {_ranges(small)} (S3 refuses to complete with them: EntityTooSmall)"
+            f"non-last part(s) under 5 MiB: {format_ranges(small)} (S3 refuses to complete with them: EntityTooSmall)"
         )
     if len(chosen) > MAX_PARTS or any(p.part_number > MAX_PARTS for p in chosen):
         problems.append(f"more than {MAX_PARTS:,} parts (S3's limit)")
@@ -96,7 +96,7 @@ def plan_commit(
     )
 
 
-def _ranges(numbers: list[int]) -> str:
+def format_ranges(numbers: list[int]) -> str:
     """``[1, 2, 3, 7, 9, 10]`` → ``1-3, 7, 9-10`` (at most 8 ranges shown)."""
     out: list[str] = []
     start = prev = numbers[0]
