@@ -248,3 +248,20 @@ def test_hostile_keys_round_trip_exactly_in_json(
     text = run_cli(s3_server, "ls", f"s3://{bucket}").stdout
     assert "\x1b" not in text and "\r" not in text and "\t" not in text and "\u202e" not in text
     assert "line␤break" in text or s3_server.kind == "moto"
+
+
+def test_endpoint_url_from_the_profile(
+    moto_server: S3Server, bucket_factory: BucketFactory, tmp_path: Path
+) -> None:
+    """An ``endpoint_url`` set in the AWS profile is honoured (no --endpoint-url, no AWS_ENDPOINT_URL)."""
+    bucket = bucket_factory()
+    config = tmp_path / "config"
+    config.write_text(
+        f"[profile store]\nendpoint_url = {moto_server.url}\nregion = us-east-1\n"
+        f"aws_access_key_id = {moto_server.access_key}\naws_secret_access_key = {moto_server.secret_key}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    proc = run_cli(None, "--profile", "store", "ls", f"s3://{bucket}", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json_lines(proc.stdout)[-1]["buckets"] == 1
