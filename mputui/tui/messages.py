@@ -10,9 +10,13 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from mputui.jobs.copy import CopySummary
+from mputui.jobs.events import CopyEvent, JobProgress
+from mputui.jobs.journal import JobRecord
 from mputui.s3.actions import AbortResult
 from mputui.s3.connect import S3Connection
 from mputui.s3.models import Part, ScanEvent, Upload
+from mputui.tui.viewcalc import ViewResult
 
 
 @dataclass
@@ -77,3 +81,45 @@ class AbortFinished(Message):
     """Every requested abort has reported (or the run was cancelled)."""
 
     cancelled: bool = False
+
+
+@dataclass
+class ViewComputed(Message):
+    """A background computation of the uploads view finished (``seq`` tells superseded ones apart)."""
+
+    seq: int
+    result: ViewResult
+
+
+@dataclass
+class JournalLoaded(Message):
+    """The job journal was read: records by the upload they own, and every record."""
+
+    by_upload: dict[tuple[str, str, str], JobRecord]
+    records: list[JobRecord]
+
+
+@dataclass
+class JobEventPosted(Message):
+    """An event of a running job (progress ticks replace each other: the newest is all the view needs)."""
+
+    run_id: int
+    event: CopyEvent
+
+    def can_replace(self, message: Message) -> bool:
+        return (
+            isinstance(message, JobEventPosted)
+            and message.run_id == self.run_id
+            and isinstance(message.event, JobProgress)
+            and isinstance(self.event, JobProgress)
+            and message.event.job_id == self.event.job_id
+        )
+
+
+@dataclass
+class JobEnded(Message):
+    """A job's worker returned: its summary, or the error that stopped it."""
+
+    run_id: int
+    summary: CopySummary | None
+    error: str | None = None

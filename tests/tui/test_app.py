@@ -249,17 +249,18 @@ async def test_abort_reports_already_gone(seeded: Any) -> None:
 
 async def test_abort_failure_stays_marked_with_reason(seeded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     server, bucket, _ = seeded
-    from mputui.s3 import actions
+    from mputui.jobs import abort as jobs_abort
     from mputui.s3.actions import AbortResult
 
-    real = actions.abort_upload
+    real = jobs_abort.abort_one
 
-    def flaky(conn: Any, upload: Any) -> AbortResult:
+    def flaky(conn: Any, upload: Any, **kwargs: Any) -> AbortResult:
+        # The TUI aborts on the jobs engine (retries, journal clean-up): fail one target there.
         if upload.key == "beta/three.bin":
             return AbortResult(upload, ok=False, error="access denied")
-        return real(conn, upload)
+        return real(conn, upload, **kwargs)
 
-    monkeypatch.setattr(actions, "abort_upload", flaky)
+    monkeypatch.setattr(jobs_abort, "abort_one", flaky)
     app = app_for(server, bucket)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -303,7 +304,7 @@ async def test_quit_during_scan_cancels_it(seeded: Any) -> None:
     app = MputuiApp(server.settings())  # every bucket on the shared server: a longer scan
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.2)
-        scans = list(app._scans.values())
+        scans = list(app.scan.scans.values())
         await pilot.press("q")
     assert all(scan.cancelled for scan in scans)
 
@@ -344,3 +345,29 @@ async def test_invalid_settings_error_is_shown() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert "Cannot connect" in str(app.query_one("#error").render())
+
+
+async def test_view_computed_in_a_worker_keeps_cursor_and_marks(seeded: Any) -> None:
+    server, bucket, _ = seeded
+    app = app_for(server, bucket)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.view.sync_rows = 0  # every view change goes through the background worker, as at 100k rows
+        await pilot.press("K", "home")
+        await settle(pilot)
+        assert view_keys(app) == sorted(KEYS)
+        await pilot.press("down", "space")  # marks alpha/two, cursor on beta/three
+        assert app.uploads.current.upload.key == "beta/three.bin"
+        await pilot.press("slash", *"beta", "enter")
+        await settle(pilot)
+        assert view_keys(app) == ["beta/three.bin"]
+        assert app.uploads.current.upload.key == "beta/three.bin"
+        assert app.store.hidden_marked() == 1
+        await pilot.press("escape")
+        await settle(pilot)
+        assert len(view_keys(app)) == 4
+        assert app.uploads.current.upload.key == "beta/three.bin"
+        await pilot.press("K")
+        await settle(pilot)
+        assert view_keys(app) == sorted(KEYS, reverse=True)
+        assert {r.upload.key for r in app.store.marked_rows()} == {"alpha/two.bin"}

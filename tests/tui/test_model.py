@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from mputui.s3.models import Part, Upload
-from mputui.tui.model import UploadStore
+from mputui.tui.model import Row, UploadStore
 from mputui.tui.widgets.parts_table import flag_parts, parts_summary
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -131,3 +132,36 @@ def test_part_flags() -> None:
     assert problem and "1 gap" in summary and "1 small part" in summary
     assert flag_parts([Part(2, 1, "e", None)])[0].flag == "gap 1"
     assert parts_summary([]) == ("no parts uploaded", False)
+
+
+def store_rows(store: UploadStore) -> list[Row]:
+    return [r for bucket in store._buckets.values() for r in bucket.values()]
+
+
+def test_chunked_view_computation_matches_the_simple_one(monkeypatch: Any) -> None:
+    """The worker's chunked sort/filter (tiny chunks here) gives exactly the one-pass result."""
+    from mputui.tui import viewcalc
+
+    store = store_with(
+        *[
+            up(f"b{i % 3}", f"k/{(i * 7919) % 101:03d}-{i}", str(i), i % 17, size=i % 5 * 100)
+            for i in range(101)
+        ]
+    )
+    expected = {}
+    for column in ("key", "age", "size", "bucket"):
+        store.set_sort(column)  # type: ignore[arg-type]
+        store.set_filter(key="k/0", min_size=100)
+        expected[column] = [r.ident for r in store.view]
+    monkeypatch.setattr(viewcalc, "CHUNK", 3)
+    ticks = []
+    for column in ("key", "age", "size", "bucket"):
+        store.set_sort(column)  # type: ignore[arg-type]
+        job = store.job()
+        # From scratch: every row unsorted, no reusable intermediate result.
+        job = viewcalc.ViewJob(
+            job.query, job.data_version, job.removals, job.cutoff, rows=([*store_rows(store)],)
+        )
+        result = viewcalc.compute_view(job, pause=lambda: ticks.append(1))
+        assert [r.ident for r in result.view] == expected[column]
+    assert ticks

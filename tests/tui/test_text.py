@@ -94,7 +94,7 @@ async def test_hostile_keys_render_literally(moto_server: Any, bucket_factory: A
     async with app.run_test(size=(200, 45)) as pilot:
         await settle(pilot)
         app.store.add(injected)
-        app._refresh_all()
+        app.refresh_all()
         await pilot.pause()
         assert len(app.store.view) == len(HOSTILE_KEYS)
         await pilot.press("a", "d")  # the confirm dialog lists every key too

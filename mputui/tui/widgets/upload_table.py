@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.message import Message
 
 from mputui.tui.format import ACTIVE_WINDOW, age_text, class_text, count_text, short_id, size_text
-from mputui.tui.model import Row, SortColumn, UploadStore
+from mputui.tui.model import Ident, Row, SortColumn, UploadStore
 from mputui.tui.text import one_line, safe_text
 from mputui.tui.widgets.virtual_table import VirtualTable
 
@@ -48,6 +48,8 @@ class UploadTable(VirtualTable):
         self.clock = clock
         self._now = clock()
         self._columns_cache: tuple[tuple[int, bool, bool], list[tuple[Column, int]]] | None = None
+        self.jobs: Mapping[Ident, object] = {}
+        """Uploads that belong to a journaled mputui job: their key cell is tagged ``job``."""
 
     # -- data ----------------------------------------------------------------------------------------
 
@@ -134,7 +136,10 @@ class UploadTable(VirtualTable):
         if cid == "bucket":
             return safe_text(upload.bucket, escape_style=self.style("escape"))
         if cid == "key":
-            return safe_text(upload.key, escape_style=self.style("escape"))
+            key = safe_text(upload.key, escape_style=self.style("escape"))
+            if self.jobs and row.ident in self.jobs:
+                return Text.assemble(Text("job ", style=self.style("accent")), key)
+            return key
         if cid == "id":
             return Text(short_id(one_line(upload.upload_id)), style=self.style("dim"))
         if cid == "age":

@@ -1,0 +1,326 @@
+"""Copy jobs: start from the copy dialog, resume journaled jobs, cancel, and follow them live.
+
+Each run is a thread worker driving ``mputui.jobs.copy.Copier``; its events come back as ``JobEventPosted``
+messages (progress ticks coalesce in the queue) and the run's end as ``JobEnded``. Uploads that belong to a
+journaled job are labelled in the uploads table (``UploadTable.jobs``) and can be resumed from there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from mputui.jobs.copy import Copier, CopySummary
+from mputui.jobs.events import CopyEvent, JobAborted, JobProgress, ObjectCopied, ObjectFailed, ObjectSkipped
+from mputui.jobs.journal import JobRecord, Journal
+from mputui.parsing import parse_s3_url
+from mputui.s3.errors import describe
+from mputui.tui.format import count_text
+from mputui.tui.messages import JobEnded, JobEventPosted, JournalLoaded
+from mputui.tui.model import Ident
+
+if TYPE_CHECKING:
+    from mputui.tui.app import MputuiApp
+    from mputui.tui.screens.copy import CopyRequest
+
+RunState = Literal["planning", "running", "done", "failed", "cancelled", "interrupted"]
+
+
+@dataclass
+class JobRun:
+    """One copy (or resume) the user started in this session, or a journaled job found interrupted."""
+
+    run_id: int
+    kind: Literal["copy", "resume", "journal"]
+    src: str
+    dst: str
+    state: RunState = "planning"
+    copier: Copier | None = None
+    progress: dict[str, JobProgress] = field(default_factory=dict)
+    job_ids: set[str] = field(default_factory=set)
+    copied: int = 0
+    skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    record: JobRecord | None = None  # for a journaled job
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("planning", "running")
+
+    @property
+    def resumable(self) -> bool:
+        return not self.active and bool(self.job_ids) and self.state != "done"
+
+    def totals(self) -> tuple[int, int, int, int, float, float | None]:
+        """bytes done, bytes total, parts done, parts total, rate (B/s), ETA (s) over the run's jobs."""
+        p = list(self.progress.values())
+        if not p and self.record is not None:
+            r = self.record
+            return r.bytes_done, r.src_size, len(r.done), r.parts_total, 0.0, None
+        done, total = sum(x.bytes_done for x in p), sum(x.bytes_total for x in p)
+        rate = sum(x.rate for x in p)
+        eta = (total - done) / rate if rate > 0 else (0.0 if total == done else None)
+        return done, total, sum(x.parts_done for x in p), sum(x.parts_total for x in p), rate, eta
+
+
+class JobsController:
+    """Every job run of this session plus the journaled ones; starts, cancels and resumes them."""
+
+    def __init__(self, app: MputuiApp, journal: Journal | None) -> None:
+        self.app = app
+        self._journal = journal
+        self.runs: dict[int, JobRun] = {}
+        self.by_upload: dict[Ident, JobRecord] = {}
+        self.loading = False
+        self.last_committed: str | None = None  # s3:// URL of the last object committed in this session
+        self._seq = 0
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal()
+        return self._journal
+
+    # -- journal -------------------------------------------------------------------------------------
+
+    def load_journal(self) -> None:
+        self.loading = True
+        self.app.run_worker(self._load, thread=True, group="journal", exit_on_error=False, name="journal")
+
+    def _load(self) -> None:
+        try:
+            journal = self.journal
+            records = journal.records()
+        except Exception:
+            records = []
+        by_upload = {(r.dst_bucket, r.dst_key, r.upload_id): r for r in records if r.upload_id}
+        self.app.post_message(JournalLoaded(by_upload, records))
+
+    def on_journal_loaded(self, message: JournalLoaded) -> None:
+        self.loading = False
+        self.by_upload = message.by_upload
+        self.app.uploads.jobs = self.by_upload
+        self.app.uploads.refresh()
+        busy = {j for run in self.runs.values() if run.active for j in run.job_ids}
+        # Journaled jobs nobody is running: shown as interrupted, resumable.
+        for run_id in [i for i, r in self.runs.items() if r.kind == "journal"]:
+            del self.runs[run_id]
+        for record in message.records:
+            if record.kind != "copy" or record.id in busy:
+                continue
+            if any(r.job_ids == {record.id} and r.state != "done" for r in self.runs.values()):
+                continue
+            self._seq += 1
+            self.runs[self._seq] = JobRun(
+                self._seq,
+                "journal",
+                record.src,
+                record.dst,
+                "interrupted",
+                job_ids={record.id},
+                record=record,
+            )
+        self.changed()
+
+    def uploads_gone(self, idents: list[Ident]) -> None:
+        """Aborted or committed uploads: drop their job labels (the journal was cleaned by the core)."""
+        for ident in idents:
+            self.by_upload.pop(ident, None)
+
+    # -- starting ------------------------------------------------------------------------------------
+
+    def request_copy(self) -> None:
+        from mputui.tui.screens.copy import CopyDialog
+
+        app = self.app
+        if app.read_only:
+            return
+        row = app.uploads.current
+        source = self.last_committed or (f"s3://{row.bucket}/{row.key}" if row is not None else "s3://")
+        app.push_screen(CopyDialog(source), callback=self._copy_confirmed)
+
+    def _copy_confirmed(self, request: CopyRequest | None) -> None:
+        if request is not None:
+            self.start_copy(request.src, request.dst, request.part_size)
+
+    def start_copy(self, src: str, dst: str, part_size: int) -> JobRun | None:
+        app = self.app
+        if app.conn is None:
+            app.notify("not connected", severity="error", markup=False)
+            return None
+        run = self._new_run("copy", src, dst)
+        run.copier = Copier(app.conn, part_size=part_size, journal=self.journal, on_event=self._poster(run))
+        copier = run.copier
+
+        def work() -> CopySummary:
+            plan = copier.plan(parse_s3_url(src), parse_s3_url(dst))
+            app.call_from_thread(self._set_state, run.run_id, "running")
+            return copier.run(plan)
+
+        self._launch(run, work)
+        return run
+
+    def resume(self, record: JobRecord) -> JobRun | None:
+        app = self.app
+        if app.read_only:
+            return None
+        if app.conn is None:
+            app.notify("not connected", severity="error", markup=False)
+            return None
+        if record.kind != "copy":
+            app.notify(
+                f"job {record.id} is a {record.kind} job: resume it with `mputui resume`", markup=False
+            )
+            return None
+        if any(run.active and record.id in run.job_ids for run in self.runs.values()):
+            app.notify(f"job {record.id} is already running", severity="warning", markup=False)
+            return None
+        for run_id in [i for i, r in self.runs.items() if r.job_ids == {record.id} and not r.active]:
+            del self.runs[run_id]
+        run = self._new_run("resume", record.src, record.dst)
+        run.job_ids.add(record.id)
+        run.state = "running"
+        run.copier = Copier(
+            app.conn, part_size=record.part_size, journal=self.journal, on_event=self._poster(run)
+        )
+        copier = run.copier
+        self._launch(run, lambda: copier.resume(record))
+        return run
+
+    def resume_run(self, run: JobRun) -> None:
+        """Resume every journaled job of a stopped run."""
+        for job_id in sorted(run.job_ids):
+            record = self.journal.load(job_id)
+            if record is None:
+                self.app.notify(f"job {job_id} is no longer journaled", markup=False)
+                continue
+            self.resume(record)
+
+    def resume_highlighted(self) -> None:
+        row = self.app.uploads.current
+        record = self.by_upload.get(row.ident) if row is not None else None
+        if record is None:
+            self.app.notify("the highlighted upload is not an mputui job", markup=False)
+            return
+        self.resume(record)
+
+    def cancel(self, run: JobRun) -> None:
+        if run.copier is not None and run.active:
+            run.copier.cancel()
+            self.app.notify("cancelling: running parts finish and are journaled", markup=False)
+
+    def cancel_all(self) -> None:
+        for run in self.runs.values():
+            if run.copier is not None and run.active:
+                run.copier.cancel()
+
+    def _new_run(self, kind: Literal["copy", "resume"], src: str, dst: str) -> JobRun:
+        self._seq += 1
+        run = JobRun(self._seq, kind, src, dst)
+        self.runs[run.run_id] = run
+        self.changed()
+        return run
+
+    def _poster(self, run: JobRun) -> Callable[[CopyEvent], None]:
+        post, run_id = self.app.post_message, run.run_id
+
+        def on_event(event: CopyEvent) -> None:
+            post(JobEventPosted(run_id, event))
+
+        return on_event
+
+    def _launch(self, run: JobRun, work: Callable[[], CopySummary]) -> None:
+        app, run_id = self.app, run.run_id
+
+        def worker() -> None:
+            try:
+                summary = work()
+            except Exception as exc:
+                app.post_message(JobEnded(run_id, None, describe(exc)))
+                return
+            app.post_message(JobEnded(run_id, summary))
+
+        app.run_worker(worker, thread=True, group="jobs", exit_on_error=False, name=f"job-{run_id}")
+
+    def _set_state(self, run_id: int, state: RunState) -> None:
+        run = self.runs.get(run_id)
+        if run is not None and run.active:
+            run.state = state
+            self.changed()
+
+    # -- events --------------------------------------------------------------------------------------
+
+    def on_job_event(self, message: JobEventPosted) -> None:
+        run = self.runs.get(message.run_id)
+        if run is None:
+            return
+        event = message.event
+        if isinstance(event, JobProgress):
+            run.state = "running" if run.active else run.state
+            run.progress[event.job_id] = event
+            run.job_ids.add(event.job_id)
+        elif isinstance(event, ObjectCopied):
+            run.copied += 1
+        elif isinstance(event, ObjectSkipped):
+            run.skipped += 1
+        elif isinstance(event, ObjectFailed):
+            run.failures.append(f"{event.src} → {event.dst}: {event.error}")
+            if event.job_id:
+                run.job_ids.add(event.job_id)
+        elif isinstance(event, JobAborted):
+            run.failures.append(f"job {event.job_id} aborted: {event.reason}")
+        self.changed()
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        run = self.runs.get(message.run_id)
+        if run is None:
+            return
+        summary = message.summary
+        if summary is None:
+            run.state, run.error = "failed", message.error
+        elif summary.cancelled:
+            run.state = "cancelled"
+        elif summary.failed:
+            run.state = "failed"
+        else:
+            run.state = "done"
+            gone = [ident for ident, rec in self.by_upload.items() if rec.id in run.job_ids]
+            if gone:
+                self.app.store.remove(gone)
+                self.uploads_gone(gone)
+                self.app.refresh_soon()
+        what = {"done": "finished", "cancelled": "cancelled (resumable)", "failed": "failed"}[run.state]
+        self.app.notify(
+            f"{run.src} → {run.dst}: {what}"
+            + (f": {run.error or run.failures[0]}" if run.state == "failed" else ""),
+            title="Copy job",
+            severity="error" if run.state == "failed" else "information",
+            markup=False,
+        )
+        self.load_journal()  # uploads may have gained or lost a job
+        self.changed()
+
+    # -- views ---------------------------------------------------------------------------------------
+
+    def show(self) -> None:
+        from mputui.tui.screens.jobs import JobsScreen
+
+        if not isinstance(self.app.screen, JobsScreen):
+            self.app.push_screen(JobsScreen(self))
+
+    def changed(self) -> None:
+        from mputui.tui.screens.jobs import JobsScreen
+
+        for screen in self.app.screen_stack:
+            if isinstance(screen, JobsScreen):
+                screen.runs_changed()
+        if self.app.is_running and self.app.screen_stack:
+            self.app.update_status()
+
+    def status_text(self) -> str:
+        active = sum(1 for r in self.runs.values() if r.active)
+        return f"{count_text(active)} job{'s' if active != 1 else ''} running (J)" if active else ""

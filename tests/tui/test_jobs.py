@@ -1,0 +1,122 @@
+"""Copy jobs from the TUI against a moto server: copy, cancel, resume; jobs labelled in the uploads table."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import settle
+from mputui.jobs.copy import Copier
+from mputui.jobs.events import PartCopied
+from mputui.jobs.journal import Journal
+from mputui.tui.app import MputuiApp
+from mputui.tui.screens.copy import CopyDialog
+from mputui.tui.screens.jobs import JobsScreen
+
+SIZE = (160, 45)
+MIB = 1024 * 1024
+BODY = bytes(range(256)) * (12 * MIB // 256) + b"tail"  # three 5 MiB parts (the last one short)
+
+
+async def wait_for(pilot: Any, condition: Callable[[], object], timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+@pytest.fixture
+def source(moto_server: Any, bucket_factory: Any) -> tuple[Any, str]:
+    client = moto_server.client()
+    bucket = bucket_factory()
+    client.put_object(Bucket=bucket, Key="src/big.bin", Body=BODY)
+    return client, bucket
+
+
+async def fill_copy_dialog(pilot: Any, src: str, dst: str) -> None:
+    dialog = pilot.app.screen
+    assert isinstance(dialog, CopyDialog)
+    dialog.query_one("#copy-src").value = src
+    dialog.query_one("#copy-dst").value = dst
+    dialog.query_one("#copy-part-size").value = "5MiB"
+    await pilot.click("#copy-yes")
+    await pilot.pause(0.1)
+    assert not isinstance(pilot.app.screen, CopyDialog)
+
+
+async def test_copy_multipart_object(moto_server: Any, source: tuple[Any, str], tmp_path: Path) -> None:
+    client, bucket = source
+    journal = Journal(tmp_path / "jobs")
+    app = MputuiApp(moto_server.settings(), bucket=bucket, journal=journal)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("C")
+        await fill_copy_dialog(pilot, f"s3://{bucket}/src/big.bin", f"s3://{bucket}/dst/copy.bin")
+        (run,) = app.jobs.runs.values()
+        await wait_for(pilot, lambda: not run.active)
+        assert run.state == "done", (run.error, run.failures)
+        done, total, parts_done, parts_total, *_ = run.totals()
+        assert (done, total, parts_done, parts_total) == (len(BODY), len(BODY), 3, 3)
+    got = client.get_object(Bucket=bucket, Key="dst/copy.bin")["Body"].read()
+    assert got == BODY
+    assert journal.records() == []
+
+
+async def test_cancel_then_resume_from_jobs_screen(
+    moto_server: Any, source: tuple[Any, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, bucket = source
+    journal = Journal(tmp_path / "jobs")
+    real_emit = Copier.emit
+    held: list[Copier] = []
+
+    def slow_emit(self: Copier, event: Any) -> None:
+        real_emit(self, event)
+        if isinstance(event, PartCopied) and not held:
+            # One part at a time (concurrency 1), and the first copy holds after its first part until the
+            # user cancels it (x): the cancel lands mid-job however slow the machine is.
+            held.append(self)
+            deadline = time.monotonic() + 30
+            while not self.cancel_token.cancelled and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+    monkeypatch.setattr(Copier, "emit", slow_emit)
+    app = MputuiApp(moto_server.settings(concurrency=1), bucket=bucket, journal=journal)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("C")
+        await fill_copy_dialog(pilot, f"s3://{bucket}/src/big.bin", f"s3://{bucket}/dst/resumed.bin")
+        (run,) = app.jobs.runs.values()
+        await pilot.press("J")
+        assert isinstance(app.screen, JobsScreen)
+        await wait_for(pilot, lambda: run.progress and run.totals()[2] >= 1)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not run.active)
+        assert run.state == "cancelled"
+        assert run.resumable
+        (record,) = journal.records()
+        assert 1 <= len(record.done) < 3
+        # The unfinished upload is journaled: after a rescan it is labelled as a job in the uploads table.
+        await pilot.press("escape", "r")
+        await settle(pilot)
+        row = app.store.view[0]
+        assert row.ident in app.uploads.jobs
+        await pilot.press("J", "R")
+        await wait_for(
+            pilot, lambda: any(r.kind == "resume" and not r.active for r in app.jobs.runs.values())
+        )
+        resumed = next(r for r in app.jobs.runs.values() if r.kind == "resume")
+        assert resumed.state == "done", (resumed.error, resumed.failures)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.store.view == []  # the job's upload was completed: it left the table
+    got = client.get_object(Bucket=bucket, Key="dst/resumed.bin")["Body"].read()
+    assert got == BODY
+    assert journal.records() == []
