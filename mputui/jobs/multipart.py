@@ -278,14 +278,22 @@ def create_upload(transfer: Transfer, src: ObjectInfo, dst_bucket: str, dst_key:
         # upload too. Abort exactly those uploads of this key that started during our own request.
         window_start = created.server_time - timedelta(seconds=created.seconds + 2)
         window_end = created.server_time + timedelta(seconds=2)
-        for page in iter_upload_pages(transfer.dst_conn, dst_bucket, prefix=dst_key):
-            for u in page:
-                if (
-                    u.key == dst_key
-                    and u.upload_id != created.upload_id
-                    and window_start <= u.initiated <= window_end
-                ):
-                    abort_upload(transfer.dst_conn, u)
+        same_key = [
+            u
+            for page in iter_upload_pages(transfer.dst_conn, dst_bucket, prefix=dst_key)
+            for u in page
+            if u.key == dst_key
+        ]
+        # Only uploads started by the same identity as ours: another client's upload of this key in the same
+        # seconds is not ours to abort.
+        mine = next((u.initiator for u in same_key if u.upload_id == created.upload_id), None)
+        for u in same_key:
+            if (
+                u.upload_id != created.upload_id
+                and window_start <= u.initiated <= window_end
+                and (mine is None or u.initiator == mine)
+            ):
+                abort_upload(transfer.dst_conn, u)
     return created.upload_id
 
 
