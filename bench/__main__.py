@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["inventory.py", "abort.py", "put.py", "tui_scale.py"]
+BENCHMARKS = ["inventory.py", "abort.py", "cp.py", "put.py", "tui_scale.py"]
 
 
 def main() -> int:
