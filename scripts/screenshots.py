@@ -2,8 +2,9 @@
 
     python scripts/screenshots.py [--out screenshots]
 
-Main screen, confirm dialog, help, abort progress, a filtered view, the commit and copy dialogs and the jobs
-view, 160x45.
+Main screen, confirm dialog, help, abort progress, a filtered view, the commit and copy dialogs, a copy plan
+awaiting confirmation and the jobs view, 160x45. Run it from the repository root with ``PYTHONPATH=.`` when
+another checkout of mputui is installed.
 """
 
 from __future__ import annotations
@@ -100,6 +101,24 @@ async def copy_dialog(pilot: Any) -> None:
     await pilot.pause(0.3)
 
 
+async def copy_plan(pilot: Any) -> None:
+    await settle(pilot)
+    await pilot.press("C")
+    screen = pilot.app.screen
+    screen.query_one(
+        "#copy-src"
+    ).value = "s3://acme-prod-backups/postgres/orders-primary/2025-05-31/base.tar.zst"
+    screen.query_one(
+        "#copy-dst"
+    ).value = "s3://acme-prod-backups/postgres/orders-primary/2025-05-30/base.tar.zst"
+    await pilot.click("#copy-yes")
+    for _ in range(100):
+        await pilot.pause(0.1)
+        if not getattr(screen, "planning", False):
+            break
+    await pilot.pause(0.3)
+
+
 async def jobs_view(pilot: Any) -> None:
     from mputui.jobs.events import JobProgress
     from mputui.jobs.journal import JobRecord
@@ -151,6 +170,7 @@ SHOTS: dict[str, Callable[[Any], Awaitable[None]]] = {
     "progress": abort_progress,
     "commit": commit_dialog,
     "copy": copy_dialog,
+    "copy-plan": copy_plan,
     "jobs": jobs_view,
 }
 

@@ -355,6 +355,9 @@ class MputuiApp(App[int]):
     def action_resume_job(self) -> None:
         self.jobs.resume_highlighted()
 
+    def action_resume_file(self) -> None:
+        self.jobs.request_resume_file()
+
     def action_jobs(self) -> None:
         self.jobs.show()
 

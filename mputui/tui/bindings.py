@@ -26,6 +26,7 @@ BINDINGS: list[BindingType] = [
     Binding("c", "commit", "Commit", id="commit"),
     Binding("C", "copy", "Copy", show=False, id="copy"),
     Binding("R", "resume_job", "Resume job", show=False, id="resume_job"),
+    Binding("F", "resume_file", "Resume from file", show=False, id="resume_file"),
     Binding("J", "jobs", "Jobs", id="jobs"),
     Binding("left", "focus_pane(-1)", "Pane left", show=False, id="pane_left"),
     Binding("right", "focus_pane(1)", "Pane right", show=False, id="pane_right"),
@@ -33,7 +34,7 @@ BINDINGS: list[BindingType] = [
     Binding("q", "quit", "Quit", id="quit"),
 ]
 
-DESTRUCTIVE_ACTIONS = frozenset({"abort", "commit", "copy", "resume_job"})
+DESTRUCTIVE_ACTIONS = frozenset({"abort", "commit", "copy", "resume_job", "resume_file"})
 """Actions that change the account: hidden and disabled under ``--read-only``."""
 
 _HIDDEN_FROM_HELP = frozenset({"focus_pane"})

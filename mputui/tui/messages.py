@@ -13,6 +13,8 @@ from textual.message import Message
 from mputui.jobs.copy import CopySummary
 from mputui.jobs.events import CopyEvent, JobProgress
 from mputui.jobs.journal import JobRecord
+from mputui.jobs.resume import ResumeSummary
+from mputui.jobs.upload_events import PutEvent, PutProgress
 from mputui.s3.actions import AbortResult
 from mputui.s3.connect import S3Connection
 from mputui.s3.models import Part, ScanEvent, Upload
@@ -104,13 +106,15 @@ class JobEventPosted(Message):
     """An event of a running job (progress ticks replace each other: the newest is all the view needs)."""
 
     run_id: int
-    event: CopyEvent
+    event: CopyEvent | PutEvent
 
     def can_replace(self, message: Message) -> bool:
+        if not isinstance(message, JobEventPosted) or message.run_id != self.run_id:
+            return False
+        if isinstance(message.event, PutProgress) and isinstance(self.event, PutProgress):
+            return True
         return (
-            isinstance(message, JobEventPosted)
-            and message.run_id == self.run_id
-            and isinstance(message.event, JobProgress)
+            isinstance(message.event, JobProgress)
             and isinstance(self.event, JobProgress)
             and message.event.job_id == self.event.job_id
         )
@@ -121,5 +125,5 @@ class JobEnded(Message):
     """A job's worker returned: its summary, or the error that stopped it."""
 
     run_id: int
-    summary: CopySummary | None
+    summary: CopySummary | ResumeSummary | None
     error: str | None = None

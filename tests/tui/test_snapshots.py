@@ -153,6 +153,29 @@ def test_copy_dialog(snap_compare: Any, demo: Any) -> None:
     assert snap_compare(demo_app(demo), terminal_size=SIZE, run_before=run_before)
 
 
+def test_copy_plan(snap_compare: Any, demo: Any) -> None:
+    """The plan the copy dialog shows before anything is written: one object REPLACED, its exact target."""
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("C")
+        screen = pilot.app.screen
+        screen.query_one(
+            "#copy-src"
+        ).value = "s3://acme-prod-backups/postgres/orders-primary/2025-05-31/base.tar.zst"
+        screen.query_one(
+            "#copy-dst"
+        ).value = "s3://acme-prod-backups/postgres/orders-primary/2025-05-30/base.tar.zst"
+        await pilot.click("#copy-yes")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if not screen.planning:
+                break
+        await pilot.pause(0.2)
+
+    assert snap_compare(demo_app(demo), terminal_size=SIZE, run_before=run_before)
+
+
 def test_jobs_view(snap_compare: Any, demo: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await settle(pilot)

@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from mputui.jobs.copy import Copier, CopySummary
+from mputui.jobs.copy import Copier, CopyPlan, CopySummary
 from mputui.jobs.events import CopyEvent, JobAborted, JobProgress, ObjectCopied, ObjectFailed, ObjectSkipped
 from mputui.jobs.journal import JobRecord, Journal
+from mputui.jobs.resume import ResumePlan, Resumer, ResumeSummary
+from mputui.jobs.upload_events import FileUploaded, PartUploaded, PutEvent, PutProgress
 from mputui.parsing import parse_s3_url
-from mputui.s3.errors import describe
+from mputui.s3.errors import MputuiError, describe
 from mputui.tui.format import count_text
 from mputui.tui.messages import JobEnded, JobEventPosted, JournalLoaded
 from mputui.tui.model import Ident
@@ -30,14 +32,20 @@ RunState = Literal["planning", "running", "done", "failed", "cancelled", "interr
 
 @dataclass
 class JobRun:
-    """One copy (or resume) the user started in this session, or a journaled job found interrupted."""
+    """One copy (or resume) the user started in this session, a resume from a local file (``file``), or a
+    journaled job found interrupted."""
 
     run_id: int
-    kind: Literal["copy", "resume", "journal"]
+    kind: Literal["copy", "resume", "journal", "file"]
     src: str
     dst: str
     state: RunState = "planning"
     copier: Copier | None = None
+    resumer: Resumer | None = None
+    put: PutProgress | None = None  # a file resume's latest progress
+    parts_total: int = 0  # a file resume's parts (present ones count as done)
+    parts_done: int = 0
+    upload: Ident | None = None  # the upload a file resume completes
     progress: dict[str, JobProgress] = field(default_factory=dict)
     job_ids: set[str] = field(default_factory=set)
     copied: int = 0
@@ -57,6 +65,11 @@ class JobRun:
 
     def totals(self) -> tuple[int, int, int, int, float, float | None]:
         """bytes done, bytes total, parts done, parts total, rate (B/s), ETA (s) over the run's jobs."""
+        if self.kind == "file":
+            put = self.put
+            if put is None:
+                return 0, 0, self.parts_done, self.parts_total, 0.0, None
+            return put.bytes_done, put.bytes_total, self.parts_done, self.parts_total, put.rate, put.eta
         p = list(self.progress.values())
         if not p and self.record is not None:
             r = self.record
@@ -141,13 +154,25 @@ class JobsController:
             return
         row = app.uploads.current
         source = self.last_committed or (f"s3://{row.bucket}/{row.key}" if row is not None else "s3://")
-        app.push_screen(CopyDialog(source), callback=self._copy_confirmed)
+        app.push_screen(CopyDialog(source, planner=self._plan_copy), callback=self._copy_confirmed)
+
+    def _plan_copy(self, src: str, dst: str, part_size: int) -> CopyPlan:
+        """The copy dialog's planner (runs in its thread worker): what ``start_copy`` would then do."""
+        conn = self.app.conn
+        if conn is None:
+            raise MputuiError("not connected")
+        return Copier(conn, part_size=part_size, journal=self.journal).plan(
+            parse_s3_url(src), parse_s3_url(dst)
+        )
 
     def _copy_confirmed(self, request: CopyRequest | None) -> None:
         if request is not None:
-            self.start_copy(request.src, request.dst, request.part_size)
+            self.start_copy(request.src, request.dst, request.part_size, plan=request.plan)
 
-    def start_copy(self, src: str, dst: str, part_size: int) -> JobRun | None:
+    def start_copy(
+        self, src: str, dst: str, part_size: int, *, plan: CopyPlan | None = None
+    ) -> JobRun | None:
+        """Start a copy job; with ``plan`` (the one the user confirmed) exactly that plan runs."""
         app = self.app
         if app.conn is None:
             app.notify("not connected", severity="error", markup=False)
@@ -155,13 +180,71 @@ class JobsController:
         run = self._new_run("copy", src, dst)
         run.copier = Copier(app.conn, part_size=part_size, journal=self.journal, on_event=self._poster(run))
         copier = run.copier
+        confirmed = plan
 
         def work() -> CopySummary:
-            plan = copier.plan(parse_s3_url(src), parse_s3_url(dst))
+            todo = confirmed or copier.plan(parse_s3_url(src), parse_s3_url(dst))
             app.call_from_thread(self._set_state, run.run_id, "running")
-            return copier.run(plan)
+            return copier.run(todo)
 
         self._launch(run, work)
+        return run
+
+    def request_resume_file(self) -> None:
+        from mputui.tui.screens.resume_file import ResumeFileDialog
+
+        app = self.app
+        if app.read_only:
+            return
+        if app.conn is None:
+            app.notify("not connected", severity="error", markup=False)
+            return
+        row = app.uploads.current
+        if row is None:
+            app.notify("no upload highlighted", markup=False)
+            return
+        app.push_screen(ResumeFileDialog(app.conn, row.upload, self.journal), callback=self._file_confirmed)
+
+    def _file_confirmed(self, plan: ResumePlan | None) -> None:
+        if plan is not None:
+            self.start_resume_file(plan)
+
+    def start_resume_file(self, plan: ResumePlan) -> JobRun | None:
+        """Run a confirmed resume plan: send the missing parts from the local file, complete the upload."""
+        app = self.app
+        if app.read_only or not plan.ok:
+            return None
+        if app.conn is None:
+            app.notify("not connected", severity="error", markup=False)
+            return None
+        ident = (plan.bucket, plan.key, plan.upload_id)
+        if any(run.active and run.upload == ident for run in self.runs.values()):
+            app.notify("this upload is already being resumed", severity="warning", markup=False)
+            return None
+        self._seq += 1
+        run = JobRun(self._seq, "file", plan.path, plan.dst, "running", upload=ident)
+        run.parts_total, run.parts_done = plan.parts_total, len(plan.present)
+        if plan.job_id:
+            run.job_ids.add(plan.job_id)
+        self.runs[run.run_id] = run
+        post, run_id = app.post_message, run.run_id
+
+        def on_event(event: PutEvent) -> None:
+            post(JobEventPosted(run_id, event))
+
+        run.resumer = Resumer(app.conn, journal=self.journal, on_event=on_event)
+        resumer = run.resumer
+
+        def worker() -> None:
+            try:
+                summary = resumer.run(plan)
+            except Exception as exc:
+                app.post_message(JobEnded(run_id, None, describe(exc)))
+                return
+            app.post_message(JobEnded(run_id, summary))
+
+        app.run_worker(worker, thread=True, group="jobs", exit_on_error=False, name=f"job-{run_id}")
+        self.changed()
         return run
 
     def resume(self, record: JobRecord) -> JobRun | None:
@@ -209,14 +292,19 @@ class JobsController:
         self.resume(record)
 
     def cancel(self, run: JobRun) -> None:
-        if run.copier is not None and run.active:
-            run.copier.cancel()
+        if run.active and (run.copier is not None or run.resumer is not None):
+            if run.copier is not None:
+                run.copier.cancel()
+            if run.resumer is not None:
+                run.resumer.cancel()
             self.app.notify("cancelling: running parts finish and are journaled", markup=False)
 
     def cancel_all(self) -> None:
         for run in self.runs.values():
             if run.copier is not None and run.active:
                 run.copier.cancel()
+            if run.resumer is not None and run.active:
+                run.resumer.cancel()
 
     def _new_run(self, kind: Literal["copy", "resume"], src: str, dst: str) -> JobRun:
         self._seq += 1
@@ -273,6 +361,13 @@ class JobsController:
                 run.job_ids.add(event.job_id)
         elif isinstance(event, JobAborted):
             run.failures.append(f"job {event.job_id} aborted: {event.reason}")
+        elif isinstance(event, PutProgress):
+            run.put = event
+        elif isinstance(event, PartUploaded):
+            run.parts_done += 1
+            run.job_ids.add(event.job_id)
+        elif isinstance(event, FileUploaded):
+            run.copied += 1
         self.changed()
 
     def on_job_ended(self, message: JobEnded) -> None:
@@ -280,6 +375,9 @@ class JobsController:
         if run is None:
             return
         summary = message.summary
+        if isinstance(summary, ResumeSummary):
+            self._file_ended(run, summary)
+            return
         if summary is None:
             run.state, run.error = "failed", message.error
         elif summary.cancelled:
@@ -302,6 +400,35 @@ class JobsController:
             markup=False,
         )
         self.load_journal()  # uploads may have gained or lost a job
+        self.changed()
+
+    def _file_ended(self, run: JobRun, summary: ResumeSummary) -> None:
+        if summary.job_id:
+            run.job_ids.add(summary.job_id)
+        if summary.completed:
+            run.state = "done"
+            if run.upload is not None:
+                # The object now exists: the upload leaves the table.
+                self.app.store.remove([run.upload])
+                self.uploads_gone([run.upload])
+                self.app.refresh_soon()
+        elif summary.cancelled:
+            run.state = "cancelled"
+        else:
+            run.state, run.error = "failed", summary.error
+        what = {
+            "done": "completed",
+            "cancelled": "cancelled (F on the upload resumes it)",
+            "failed": "failed",
+        }
+        self.app.notify(
+            f"{run.src} → {run.dst}: {what.get(run.state, run.state)}"
+            + (f": {run.error}" if run.state == "failed" and run.error else ""),
+            title="Resume from file",
+            severity="error" if run.state == "failed" else "information",
+            markup=False,
+        )
+        self.load_journal()
         self.changed()
 
     # -- views ---------------------------------------------------------------------------------------
