@@ -244,7 +244,7 @@ class MputuiApp(App[int]):
         self.update_status()
 
     def view_pending(self) -> None:
-        """A background computation of the view started: say so until it lands."""
+        """A background computation of the view is overdue: say so until it lands."""
         self.update_uploads_title()
 
     def view_applied(self, keep: Row | None) -> None:

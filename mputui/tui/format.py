@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import humanize
 
@@ -24,8 +25,9 @@ ACTIVE_WINDOW = timedelta(hours=1)
 """An upload whose newest part is younger than this is still receiving data: not stale."""
 
 
+@lru_cache(maxsize=8192)
 def size_text(n: int | None) -> str:
-    """``1.2 GiB``, ``512 B``; ``?`` when unknown."""
+    """``1.2 GiB``, ``512 B``; ``?`` when unknown (memoized: humanize costs ~20 µs a call)."""
     if n is None:
         return "?"
     text = humanize.naturalsize(n, binary=True, format="%.1f")

@@ -26,7 +26,6 @@ SORT_COLUMNS: tuple[SortColumn, ...] = ("bucket", "key", "age", "activity", "par
 _IDENT = attrgetter("ident")
 _SIZE = attrgetter("size")
 _INIT_TS = attrgetter("init_ts")
-_NOTE = attrgetter("note")
 
 
 class Row:
@@ -82,6 +81,11 @@ class UploadStore:
         self._buckets: dict[str, dict[Ident, Row]] = {}
         # Marks hold the row objects (hashed by identity: much cheaper than hashing 3-string tuples).
         self._marks: set[Row] = set()
+        # Totals over the marks for the status line, kept until the marks (or the view) change.
+        self._marked_bytes: int | None = 0
+        self._hidden: tuple[AbstractSet[Row], int] | None = None
+        self._shown_size: tuple[AbstractSet[Row], int] | None = None
+        self._noted: set[Row] = set()  # rows carrying a note: few, so "any shown?" is cheap
         self.scope: str | None = None
         self.key_filter = ""
         self.min_age: timedelta | None = None
@@ -121,10 +125,14 @@ class UploadStore:
             old = rows.get(row.ident)
             if old is not None:
                 replaced[old] = row
+                self._noted.discard(old)
                 if old in self._marks:
                     self._marks.discard(old)
                     self._marks.add(row)
+                    self._marks_changed()
             rows[row.ident] = row
+            if row.note:
+                self._noted.add(row)
             new.append(row)
             self._stats.pop(upload.bucket, None)
         if replaced:
@@ -155,6 +163,8 @@ class UploadStore:
                 self._stats.pop(ident[0], None)
         if gone:
             self._marks -= gone
+            self._marks_changed()
+            self._noted -= gone
             if self._order is not None:
                 self._order = [r for r in self._order if r not in gone]
             self._forget_shown(lambda r: r not in gone)
@@ -169,6 +179,8 @@ class UploadStore:
             self._buckets.pop(bucket, None)
             self._forget_shown(lambda r: r.bucket != bucket)
         self._marks = {r for r in self._marks if r.ident[0] in self._buckets}
+        self._marks_changed()
+        self._noted = {r for r in self._noted if r.ident[0] in self._buckets}
         self._stats.clear()
         self._order = None
         self._data_changed()
@@ -190,6 +202,10 @@ class UploadStore:
         row = self.get(ident)
         if row is not None:
             row.note = note
+            if note:
+                self._noted.add(row)
+            else:
+                self._noted.discard(row)
             self._has_notes = None
             self.version += 1
 
@@ -317,7 +333,8 @@ class UploadStore:
     def has_notes(self) -> bool:
         """True when some row in the view carries a note (e.g. why its abort failed)."""
         if self._has_notes is None:
-            self._has_notes = any(map(_NOTE, self.view))
+            shown = self.view_set
+            self._has_notes = any(row in shown for row in self._noted)
         return self._has_notes
 
     def set_scope(self, bucket: str | None) -> None:
@@ -368,7 +385,25 @@ class UploadStore:
 
     @property
     def marked_bytes(self) -> int:
-        return sum(map(_SIZE, self._marks))
+        if self._marked_bytes is None:
+            self._marked_bytes = sum(map(_SIZE, self._marks))
+        return self._marked_bytes
+
+    def _marks_changed(self, *, shown_only: bool = False, bytes_delta: int | None = None) -> None:
+        """The marks changed; ``shown_only``: only rows of the shown view, so the hidden count stays;
+        ``bytes_delta``: what the marked bytes changed by, when the caller knows."""
+        if bytes_delta is None or self._marked_bytes is None:
+            self._marked_bytes = None
+        else:
+            self._marked_bytes += bytes_delta
+        if not shown_only:
+            self._hidden = None
+        self.version += 1
+
+    def _shown_bytes(self, shown: AbstractSet[Row]) -> int:
+        if self._shown_size is None or self._shown_size[0] is not shown:
+            self._shown_size = (shown, sum(map(_SIZE, shown)))
+        return self._shown_size[1]
 
     def is_marked(self, row: Row) -> bool:
         return row in self._marks
@@ -380,28 +415,40 @@ class UploadStore:
             self._marks |= rows
         else:
             self._marks -= rows
-        self.version += 1
+        self._marks_changed()
 
     def toggle(self, row: Row) -> None:
+        # O(1), not O(marks): this is the key held down to mark rows one by one.
         if row in self._marks:
             self._marks.discard(row)
+            delta = -row.size
         else:
             self._marks.add(row)
+            delta = row.size
+        if self._marked_bytes is not None:
+            self._marked_bytes += delta
+        if self._hidden is not None and row not in self._hidden[0]:
+            self._hidden = None
         self.version += 1
 
     def mark_view(self) -> None:
         """Mark every row in the view."""
-        self._marks |= self.view_set
-        self.version += 1
+        # Mark all and invert are keys too: cost one pass over the shown rows, never two.
+        added = self.view_set - self._marks
+        self._marks |= added
+        self._marks_changed(shown_only=True, bytes_delta=sum(map(_SIZE, added)))
 
     def invert_view(self) -> None:
         """Flip the mark of every row in the view; marks outside it stay."""
-        self._marks ^= self.view_set
-        self.version += 1
+        shown = self.view_set
+        unmarked = self._marks & shown
+        self._marks ^= shown
+        delta = self._shown_bytes(shown) - 2 * sum(map(_SIZE, unmarked))
+        self._marks_changed(shown_only=True, bytes_delta=delta)
 
     def clear_marks(self) -> None:
         self._marks.clear()
-        self.version += 1
+        self._marks_changed()
 
     def marked_rows(self) -> list[Row]:
         """The marked rows, by bucket, key and upload id."""
@@ -409,7 +456,12 @@ class UploadStore:
 
     def hidden_marked(self) -> int:
         """How many marked rows the current bucket scope and filters hide."""
-        return len(self._marks - self.view_set) if self._marks else 0
+        if not self._marks:
+            return 0
+        shown = self.view_set
+        if self._hidden is None or self._hidden[0] is not shown:
+            self._hidden = (shown, len(self._marks) - len(self._marks & shown))
+        return self._hidden[1]
 
 
 @dataclass(slots=True)

@@ -116,6 +116,6 @@ def uploads_title(app: MputuiApp) -> tuple[Content, Content]:
     subtitle = f"{count_text(len(store.view))} shown"
     if store.filter_active:
         subtitle += f" of {count_text(len(store) if scope is None else store.stats(scope).uploads)}"
-    if app.view.pending:
+    if app.view.overdue:
         subtitle += " · updating…"
     return title, Content(subtitle)

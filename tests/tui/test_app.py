@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -345,6 +346,43 @@ async def test_invalid_settings_error_is_shown() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert "Cannot connect" in str(app.query_one("#error").render())
+
+
+async def test_updating_notice_only_when_the_background_view_is_overdue(
+    seeded: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A view that lands within NOTICE_DELAY is painted once; a slow one is announced, then painted."""
+    from mputui.tui.controllers import view as view_module
+
+    delay = {"s": 0.0}
+    compute = view_module.compute_view
+
+    def slow_compute(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(delay["s"])
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(view_module, "compute_view", slow_compute)
+    server, bucket, _ = seeded
+    app = app_for(server, bucket)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.view.sync_rows = 0
+        pane = app.main_screen.query_one("#uploads-pane")
+        await pilot.press("K")
+        await pilot.pause(0.05)
+        assert "updating" not in str(pane.border_subtitle)
+        await settle(pilot)
+        assert view_keys(app) == sorted(KEYS)
+        assert "updating" not in str(pane.border_subtitle)
+
+        delay["s"] = 0.8
+        await pilot.press("K")
+        await pilot.pause(view_module.NOTICE_DELAY + 0.25)
+        assert app.view.pending
+        assert "updating" in str(pane.border_subtitle)
+        await settle(pilot)
+        assert view_keys(app) == sorted(KEYS, reverse=True)
+        assert "updating" not in str(pane.border_subtitle)
 
 
 async def test_view_computed_in_a_worker_keeps_cursor_and_marks(seeded: Any) -> None:

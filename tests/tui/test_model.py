@@ -165,3 +165,63 @@ def test_chunked_view_computation_matches_the_simple_one(monkeypatch: Any) -> No
         result = viewcalc.compute_view(job, pause=lambda: ticks.append(1))
         assert [r.ident for r in result.view] == expected[column]
     assert ticks
+
+
+def test_cached_mark_totals_and_notes_match_a_recount_after_any_operations() -> None:
+    """marked_bytes, hidden_marked and has_notes are kept incrementally: they must equal a full recount."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    ops = st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "toggle",
+                    "mark_view",
+                    "invert",
+                    "clear_marks",
+                    "scope",
+                    "filter",
+                    "remove",
+                    "re_add",
+                    "note",
+                ]
+            ),
+            st.integers(0, 11),
+        ),
+        max_size=30,
+    )
+
+    @settings(max_examples=150, deadline=None)
+    @given(ops)
+    def run(steps: list[tuple[str, int]]) -> None:
+        pool = [up(f"b{i % 3}", f"k{i % 5}", str(i), i, size=(i * 37) % 200, parts=i % 4) for i in range(12)]
+        store = store_with(*pool)
+        for op, n in steps:
+            upload = pool[n]
+            row = store.get((upload.bucket, upload.key, upload.upload_id))
+            if op == "toggle" and row is not None:
+                store.toggle(row)
+            elif op == "mark_view":
+                store.mark_view()
+            elif op == "invert":
+                store.invert_view()
+            elif op == "clear_marks":
+                store.clear_marks()
+            elif op == "scope":
+                store.set_scope(None if n % 4 == 3 else f"b{n % 3}")
+            elif op == "filter":
+                store.set_filter(key=["", "k1", "k", "zz"][n % 4])
+            elif op == "remove":
+                store.remove([(upload.bucket, upload.key, upload.upload_id)])
+            elif op == "re_add":
+                store.add([upload])
+            elif op == "note" and row is not None:
+                store.set_note(row.ident, None if row.note else "failed")
+            marked = [r for r in store.marked_rows()]
+            assert store.marked_bytes == sum(r.size for r in marked)
+            shown = set(store.view)
+            assert store.hidden_marked() == sum(1 for r in marked if r not in shown)
+            assert store.has_notes == any(r.note for r in store.view)
+
+    run()

@@ -3,11 +3,13 @@
 Up to ``SYNC_ROWS`` rows the view is recomputed on the spot (a few ms). Beyond, a thread worker computes it
 from a snapshot (``UploadStore.job``) in small chunks, and the result is installed in one step when it
 arrives — unless the query changed or rows were removed meanwhile, then it is dropped. Key handling never
-waits for a pass over the rows; the pane says "updating…" until the new order is in.
+waits for a pass over the rows; the pane says "updating…" until the new order is in (only once that takes
+longer than ``NOTICE_DELAY``: a result that lands sooner is painted once, not announced and then painted).
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,9 @@ from mputui.tui.widgets.filter_bar import FilterBar, FilterInput
 
 if TYPE_CHECKING:
     from mputui.tui.app import MputuiApp
+
+NOTICE_DELAY = 0.15
+"""Seconds a background view may take before the pane says "updating…"."""
 
 SYNC_ROWS = 20_000
 """Up to this many rows, recompute the view on the event loop (it takes a few ms)."""
@@ -43,11 +48,18 @@ class ViewController:
         self._seq = 0
         self._worker: Worker[None] | None = None
         self._running: ViewJob | None = None
+        self._since: float | None = None  # when the background computations now running began
 
     @property
     def pending(self) -> bool:
         """True while the shown view lags behind the query or the rows."""
         return self._worker is not None or self.store.view_stale
+
+    @property
+    def overdue(self) -> bool:
+        """True while background computations have run for ``NOTICE_DELAY`` or longer without a result."""
+        since = self._since
+        return self._worker is not None and since is not None and time.monotonic() - since >= NOTICE_DELAY
 
     # -- computing -----------------------------------------------------------------------------------
 
@@ -72,10 +84,12 @@ class ViewController:
         self._seq += 1
         seq, job = self._seq, store.job()
         self._running = job
+        if self._since is None:
+            self._since = time.monotonic()
+            self.app.set_timer(NOTICE_DELAY, self.app.view_pending)
         self._worker = self.app.run_worker(
             lambda: self._compute(seq, job), thread=True, group="view", exit_on_error=False, name="view"
         )
-        self.app.view_pending()
 
     def _compute(self, seq: int, job: ViewJob) -> None:
         """Worker thread: compute, giving the GIL back between chunks; post the result unless superseded."""
@@ -89,9 +103,12 @@ class ViewController:
     def on_view_computed(self, message: ViewComputed) -> None:
         if message.seq != self._seq:
             return
-        self._worker = self._running = None
+        self._worker = self._running = self._since = None
         keep = self._keep(message.result.query)
         if self.store.apply(message.result):
+            # The view's lists and sets (100k references each) live until the next view: keep them out of
+            # the cyclic GC's full passes, like the rows themselves (see ScanController.on_uploads_found).
+            gc.freeze()
             self.app.view_applied(keep)
         if self.store.view_stale:
             self.request()
@@ -110,7 +127,7 @@ class ViewController:
     def cancel(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
-        self._worker = self._running = None
+        self._worker = self._running = self._since = None
 
     # -- marks ---------------------------------------------------------------------------------------
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from rich.style import Style
 from rich.text import Text
 from textual.message import Message
+from textual.strip import Strip
 
+from mputui.tui.cells import LineBuilder
 from mputui.tui.format import ACTIVE_WINDOW, age_text, class_text, count_text, short_id, size_text
 from mputui.tui.model import Ident, Row, SortColumn, UploadStore
-from mputui.tui.text import one_line, safe_text
+from mputui.tui.text import is_plain, one_line, safe_text
 from mputui.tui.widgets.virtual_table import VirtualTable
 
 
@@ -113,54 +115,65 @@ class UploadTable(VirtualTable):
             text.append_text(cell)
         return text
 
-    def render_row(self, index: int, line: int, width: int, base: Style) -> Text:
-        row = self.store.view[index]
-        now = self._now
-        text = Text(style=base)
-        for i, (col, w) in enumerate(self.columns(width)):
-            if i:
-                text.append(" ")
-            cell = self._cell(col, row, now)
-            cell.truncate(w, overflow="ellipsis", pad=False)
-            cell.align("right" if col.right else "left", w)
-            text.append_text(cell)
-        return text
+    def row_key(self, index: int) -> Hashable:
+        store = self.store
+        row = store.view[index]
+        in_job = bool(self.jobs) and row.ident in self.jobs
+        return (row, store.is_marked(row), row.note, in_job, self._now, store.scope is None, store.has_notes)
 
-    def _cell(self, col: Column, row: Row, now: datetime) -> Text:
+    def render_row(self, index: int, line: int, width: int, base: Style) -> Strip:
+        row = self.store.view[index]
+        out = LineBuilder(base, self.app.console)
+        style = self.component_styles().__getitem__
+        for col, w in self.columns(width):
+            self._cell(out, col, w, row, style)
+        return Strip(out.segments)
+
+    def _cell(self, out: LineBuilder, col: Column, w: int, row: Row, style: Callable[[str], Style]) -> None:
         upload = row.upload
         cid = col.id
         if cid == "mark":
             if self.store.is_marked(row):
-                return Text("✗" if row.note else "●", style=self.style("error" if row.note else "accent"))
-            return Text(" ")
-        if cid == "bucket":
-            return safe_text(upload.bucket, escape_style=self.style("escape"))
-        if cid == "key":
-            key = safe_text(upload.key, escape_style=self.style("escape"))
+                out.cell("✗" if row.note else "●", w, style("error" if row.note else "accent"))
+            else:
+                out.cell(" ", w)
+        elif cid == "bucket":
+            self._untrusted(out, upload.bucket, w, style)
+        elif cid == "key":
             if self.jobs and row.ident in self.jobs:
-                return Text.assemble(Text("job ", style=self.style("accent")), key)
-            return key
-        if cid == "id":
-            return Text(short_id(one_line(upload.upload_id)), style=self.style("dim"))
-        if cid == "age":
-            return Text(age_text(upload.initiated, now))
-        if cid == "activity":
+                key = safe_text(upload.key, escape_style=style("escape"))
+                out.text_cell(Text.assemble(Text("job ", style=style("accent")), key), w)
+            else:
+                self._untrusted(out, upload.key, w, style)
+        elif cid == "id":
+            out.cell(short_id(one_line(upload.upload_id)), w, style("dim"))
+        elif cid == "age":
+            out.cell(age_text(upload.initiated, self._now), w, right=True)
+        elif cid == "activity":
             if upload.last_modified is None:
-                return Text("-", style=self.style("dim"))
-            age = now - upload.last_modified
-            if age < ACTIVE_WINDOW:
+                out.cell("-", w, style("dim"), right=True)
+            elif self._now - upload.last_modified < ACTIVE_WINDOW:
                 # Still receiving parts: not stale, whatever its age says.
-                return Text(f"●{age_text(upload.last_modified, now)}", style=self.style("success"))
-            return Text(age_text(upload.last_modified, now))
-        if cid == "parts":
-            return Text("?" if upload.parts is None else count_text(upload.parts))
-        if cid == "size":
-            return Text(size_text(upload.size))
-        if cid == "class":
-            return Text(class_text(upload.storage_class), style=self.style("dim"))
-        if cid == "note":
-            return Text(one_line(row.note or ""), style=self.style("error"))
-        return Text()
+                text = f"●{age_text(upload.last_modified, self._now)}"
+                out.cell(text, w, style("success"), right=True)
+            else:
+                out.cell(age_text(upload.last_modified, self._now), w, right=True)
+        elif cid == "parts":
+            out.cell("?" if upload.parts is None else count_text(upload.parts), w, right=True)
+        elif cid == "size":
+            out.cell(size_text(upload.size), w, right=True)
+        elif cid == "class":
+            out.cell(class_text(upload.storage_class), w, style("dim"))
+        elif cid == "note":
+            out.cell(one_line(row.note or ""), w, style("error"))
+        else:
+            out.cell("", w)
+
+    def _untrusted(self, out: LineBuilder, text: str, w: int, style: Callable[[str], Style]) -> None:
+        if is_plain(text):
+            out.cell(text, w)
+        else:
+            out.text_cell(safe_text(text, escape_style=style("escape")), w)
 
     # -- mouse ---------------------------------------------------------------------------------------
 

@@ -1,21 +1,27 @@
 """A keyboard-driven table on Textual's Line API: only the rows on screen are ever rendered.
 
 Subclasses say how many rows there are and how to render one; this class owns the cursor, scrolling, the
-fixed header line and mouse clicks. Rendering goes ``Text`` → segments, never through markup.
+fixed header line, mouse clicks and a cache of rendered lines (scrolling by one row renders one row, not a
+screenful). Rendering goes ``Text`` or segments → ``Strip``, never through markup.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+LINE_CACHE_SIZE = 1024
+"""Rendered lines kept: a few screens' worth, so scrolling back and forth re-renders nothing."""
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -79,16 +85,29 @@ class VirtualTable(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.cursor = 0
         self.empty_message: str = ""
-        self._style_cache: dict[tuple[str, bool, str], Style] = {}
+        self._style_cache: dict[tuple[bool, str], _Styles] = {}
+        self._line_cache: LRUCache[Hashable, Strip] = LRUCache(LINE_CACHE_SIZE)
 
     # -- for subclasses ------------------------------------------------------------------------------
 
     def row_count(self) -> int:
         raise NotImplementedError
 
-    def render_row(self, index: int, line: int, width: int, base: Style) -> Text:
-        """Line ``line`` (0-based) of row ``index``; ``base`` is the row's background style."""
+    def render_row(self, index: int, line: int, width: int, base: Style) -> Text | Strip:
+        """Line ``line`` (0-based) of row ``index``; ``base`` is the row's background style.
+
+        A ``Text`` is cropped or padded to ``width`` and styled with ``base`` here; a ``Strip`` must come
+        already styled (it is only cropped or padded).
+        """
         raise NotImplementedError
+
+    def row_key(self, index: int) -> Hashable:
+        """Everything row ``index``'s look depends on besides width, cursor and theme; ``None``: no caching.
+
+        Rendered lines are cached under this key: a subclass returning one must call ``clear_line_cache``
+        when something else its rows depend on changes (a clock, a column layout).
+        """
+        return None
 
     def render_header(self, width: int) -> Text:
         return Text()
@@ -103,19 +122,24 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def style(self, name: str) -> Style:
         """A component style (``header``, ``cursor``, ``dim``...), cached per focus state and theme."""
-        key = (name, self.has_focus, self.app.theme)
-        style = self._style_cache.get(key)
-        if style is None:
-            if name == "base":
-                style = self.rich_style
-            else:
-                style = self.get_component_rich_style(f"vtable--{name}", partial=True)
-            self._style_cache[key] = style
-        return style
+        return self.component_styles()[name]
+
+    def component_styles(self) -> dict[str, Style]:
+        """Every component style by name, for the current focus state and theme (look up once per row)."""
+        key = (self.has_focus, self.app.theme)
+        styles = self._style_cache.get(key)
+        if styles is None:
+            styles = self._style_cache[key] = _Styles(self)
+        return styles
 
     def notify_style_update(self) -> None:
         self._style_cache.clear()
+        self._line_cache.clear()
         super().notify_style_update()
+
+    def clear_line_cache(self) -> None:
+        """Forget every rendered line (call when rows' looks changed in a way ``row_key`` does not show)."""
+        self._line_cache.clear()
 
     def rows_changed(self) -> None:
         """Call after the rows changed: resizes the scroll area, keeps the cursor in range, repaints."""
@@ -207,9 +231,24 @@ class VirtualTable(ScrollView, can_focus=True):
             return self._strip(Text(" " + self.empty_message, style=self.style("dim")), width, base)
         if index >= count:
             return Strip.blank(width, base)
+        cursor = 0
         if index == self.cursor:
-            base = base + self.style("cursor" if self.has_focus else "cursor-blur")
-        return self._strip(self.render_row(index, line, width, base), width, base)
+            cursor = 1 if self.has_focus else 2
+            base = base + self.style("cursor" if cursor == 1 else "cursor-blur")
+        row_key = self.row_key(index)
+        cache_key = None if row_key is None else (row_key, line, width, cursor, self.app.theme)
+        if cache_key is not None:
+            cached = self._line_cache.get(cache_key)
+            if cached is not None:
+                return cached
+        rendered = self.render_row(index, line, width, base)
+        if isinstance(rendered, Text):
+            strip = self._strip(rendered, width, base)
+        else:
+            strip = rendered.crop_extend(0, width, base)
+        if cache_key is not None:
+            self._line_cache[cache_key] = strip
+        return strip
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
         text.no_wrap = True
@@ -241,3 +280,20 @@ class VirtualTable(ScrollView, can_focus=True):
         if index < self.row_count():
             self.move_cursor(index)
             self.row_clicked(index, offset.x)
+
+
+class _Styles(dict[str, Style]):
+    """Component styles of one table, resolved on first use."""
+
+    def __init__(self, table: VirtualTable) -> None:
+        super().__init__()
+        self.table = table
+
+    def __missing__(self, name: str) -> Style:
+        table = self.table
+        if name == "base":
+            style = table.rich_style
+        else:
+            style = table.get_component_rich_style(f"vtable--{name}", partial=True)
+        self[name] = style
+        return style
