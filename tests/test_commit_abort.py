@@ -345,3 +345,9 @@ def test_abort_reports_a_commit_that_landed_at_the_same_moment(
         conn, Upload(bucket=bucket, key="absent", upload_id="x", initiated=now), response(now)
     )
     assert gone.ok and not gone.raced_commit
+    # Another upload of the same key, with more parts than the object has, cannot be what was committed
+    # (servers refuse a commit of fewer parts than uploaded, and parts are never removed): no false alarm.
+    other = Upload(bucket=bucket, key="k", upload_id="other", initiated=now, parts=3)
+    assert not confirm_abort(conn, other, response(now)).raced_commit
+    same_count = Upload(bucket=bucket, key="k", upload_id="other", initiated=now, parts=2)
+    assert confirm_abort(conn, same_count, response(now)).raced_commit

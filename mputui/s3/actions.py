@@ -82,6 +82,7 @@ def confirm_abort(conn: S3Connection, upload: Upload, response: dict[str, Any]) 
         and obj.last_modified is not None
         and "-" in obj.etag
         and obj.last_modified >= server_time - RACE_WINDOW
+        and _could_be_commit_of(obj.etag, upload)
     ):
         return AbortResult(
             upload,
@@ -91,6 +92,16 @@ def confirm_abort(conn: S3Connection, upload: Upload, response: dict[str, Any]) 
             "(Ceph RGW then loses the committed object): check the object",
         )
     return AbortResult(upload, ok=True)
+
+
+def _could_be_commit_of(etag: str, upload: Upload) -> bool:
+    """False when the object's part count rules out a commit of ``upload``: a server that accepts both a
+    commit and an abort (Ceph RGW) refuses a commit of fewer parts than were uploaded, and parts are only ever
+    added. So another upload of the same key with fewer parts, completed just before, is no false alarm."""
+    count = etag.strip('"').rpartition("-")[2]
+    if upload.parts is None or not count.isdigit():
+        return True
+    return int(count) >= upload.parts
 
 
 def upload_exists(conn: S3Connection, bucket: str, key: str, upload_id: str) -> bool:

@@ -17,6 +17,7 @@ from mputui.s3.models import Upload
 from mputui.tui.messages import AbortFinished, AbortsDone
 from mputui.tui.model import Row
 from mputui.tui.screens.confirm import ConfirmAbort
+from mputui.tui.text import visible
 from mputui.tui.widgets.abort_panel import AbortPanel
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class AbortController:
         self.app = app
         self.running = False
         self.last = ""
+        self.raced: list[AbortResult] = []
+        """Aborts the server accepted while a commit of the same key also landed (see ``confirm_abort``)."""
 
     @property
     def panel(self) -> AbortPanel:
@@ -67,6 +70,7 @@ class AbortController:
             return
         self.running = True
         self.last = ""
+        self.raced = []
         self.panel.start(len(rows), sum(r.size for r in rows))
         uploads = [r.upload for r in rows]
         for row in rows:
@@ -107,7 +111,9 @@ class AbortController:
             else:
                 gone_rows.append(ident)
                 if result.status == "aborted":
-                    panel.record(aborted=1, freed=result.upload.size or 0)
+                    panel.record(aborted=1, freed=result.upload.size or 0, raced=int(result.raced_commit))
+                    if result.raced_commit:
+                        self.raced.append(result)
                 else:
                     panel.record(gone=1)
         app.store.remove(gone_rows)
@@ -123,8 +129,19 @@ class AbortController:
         app.notify(
             panel.summary(),
             title="Abort finished",
-            severity="warning" if panel.failed else "information",
+            severity="warning" if panel.failed or panel.raced else "information",
             markup=False,
         )
+        if self.raced:
+            # The loser of a commit/abort race is told plainly: the object may be lost on Ceph RGW.
+            shown = [f"s3://{visible(r.upload.bucket)}/{visible(r.upload.key)}" for r in self.raced[:5]]
+            more = len(self.raced) - len(shown)
+            app.notify(
+                f"{self.raced[0].error}:\n" + "\n".join(shown) + (f"\n… and {more} more" if more else ""),
+                title="A commit raced the abort",
+                severity="warning",
+                timeout=30,
+                markup=False,
+            )
         app.set_timer(5, lambda: None if self.running else panel.remove_class("-visible"))
         app.refresh_all()

@@ -29,6 +29,7 @@ class AbortPanel(Horizontal):
         self.freed = 0
         self.gone = 0
         self.failed = 0
+        self.raced = 0
         self.finished = False
 
     def compose(self) -> ComposeResult:
@@ -39,19 +40,22 @@ class AbortPanel(Horizontal):
     def start(self, total: int, total_bytes: int) -> None:
         """Reset for a run of ``total`` aborts."""
         self.total, self.total_bytes = total, total_bytes
-        self.done = self.freed = self.gone = self.failed = 0
+        self.done = self.freed = self.gone = self.failed = self.raced = 0
         self.finished = False
         self.add_class("-visible")
         self.query_one(ProgressBar).update(total=max(total, 1), progress=0)
         self.query_one("#abort-label", Label).update("Aborting")
         self._render_detail()
 
-    def record(self, *, aborted: int = 0, freed: int = 0, gone: int = 0, failed: int = 0) -> None:
-        """Count finished aborts."""
+    def record(
+        self, *, aborted: int = 0, freed: int = 0, gone: int = 0, failed: int = 0, raced: int = 0
+    ) -> None:
+        """Count finished aborts (``raced``: of the aborted, how many raced a commit of their key)."""
         self.done += aborted + gone + failed
         self.freed += freed
         self.gone += gone
         self.failed += failed
+        self.raced += raced
         self.query_one(ProgressBar).update(progress=self.done)
         self._render_detail()
 
@@ -67,10 +71,14 @@ class AbortPanel(Horizontal):
         if self.gone:
             text += f" · {count_text(self.gone)} already gone"
         text += f" · {count_text(self.failed)} failed"
+        if self.raced:
+            text += f" · {count_text(self.raced)} raced a commit: check the object"
         return text
 
     def _render_detail(self) -> None:
         text = Text(self.summary())
         if self.failed:
             text.highlight_regex(r"\d[\d,]* failed", "bold red")
+        if self.raced:
+            text.highlight_regex(r"\d[\d,]* raced a commit.*", "bold yellow")
         self.query_one("#abort-detail", Static).update(text)
