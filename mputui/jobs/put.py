@@ -318,8 +318,10 @@ class Putter:
 
     # -- journal --------------------------------------------------------------------------------------
 
-    def resume_record(self, record: JobRecord) -> PutSummary:
-        """Finish one journaled put job. If its file changed (or is gone), abort its upload instead."""
+    def resume_record(self, record: JobRecord, *, abort_changed: bool = True) -> PutSummary:
+        """Finish one journaled put job. If its file changed (or is gone), abort its upload instead; with
+        ``abort_changed=False`` (the TUI's R: resuming must not destroy parts) raise MputuiError and leave the
+        upload and its job as they are."""
         if record.kind != KIND_PUT:
             raise MputuiError(f"job {record.id} is a {record.kind} job, not a put job", exit_code=2)
         gzip_it = record.extra.get("content_encoding") == "gzip"
@@ -334,6 +336,11 @@ class Putter:
         except OSError:
             why = "no longer exists"
         if why is not None:
+            if not abort_changed:
+                raise MputuiError(
+                    f"{record.src_key} {why} since job {record.id} started: nothing sent, its upload is kept "
+                    f"(`mputui jobs abort {record.id}` aborts it)"
+                )
             self._abort_stale(record, PutSummary())
             raise MputuiError(f"{record.src_key} {why} since job {record.id} started; its upload was aborted")
         file = LocalFile(

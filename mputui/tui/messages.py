@@ -13,6 +13,7 @@ from textual.message import Message
 from mputui.jobs.copy import CopySummary
 from mputui.jobs.events import CopyEvent, JobProgress
 from mputui.jobs.journal import JobRecord
+from mputui.jobs.put import PutSummary
 from mputui.jobs.resume import ResumeSummary
 from mputui.jobs.upload_events import PutEvent, PutProgress
 from mputui.s3.actions import AbortResult
@@ -125,5 +126,5 @@ class JobEnded(Message):
     """A job's worker returned: its summary, or the error that stopped it."""
 
     run_id: int
-    summary: CopySummary | ResumeSummary | None
+    summary: CopySummary | PutSummary | ResumeSummary | None
     error: str | None = None

@@ -1,8 +1,10 @@
-"""Copy jobs: start from the copy dialog, resume journaled jobs, cancel, and follow them live.
+"""Jobs: start copies from the copy dialog, resume uploads from local files, resume journaled jobs (copy,
+put and resume records alike), cancel, and follow them live.
 
-Each run is a thread worker driving ``mputui.jobs.copy.Copier``; its events come back as ``JobEventPosted``
-messages (progress ticks coalesce in the queue) and the run's end as ``JobEnded``. Uploads that belong to a
-journaled job are labelled in the uploads table (``UploadTable.jobs``) and can be resumed from there.
+Each run is a thread worker driving the headless core (``Copier`` for copies; ``Resumer`` or ``Putter`` for
+jobs that send a local file); its events come back as ``JobEventPosted`` messages (progress ticks coalesce in
+the queue) and the run's end as ``JobEnded``. Uploads that belong to a journaled job are labelled in the
+uploads table (``UploadTable.jobs``) and can be resumed from there.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from mputui.jobs.copy import Copier, CopyPlan, CopySummary
+from mputui.jobs.engine import Cancelled
 from mputui.jobs.events import CopyEvent, JobAborted, JobProgress, ObjectCopied, ObjectFailed, ObjectSkipped
 from mputui.jobs.journal import JobRecord, Journal
+from mputui.jobs.put import PutSummary, Putter
 from mputui.jobs.resume import ResumePlan, Resumer, ResumeSummary
+from mputui.jobs.upload import KIND_PUT, KIND_RESUME
 from mputui.jobs.upload_events import FileUploaded, PartUploaded, PutEvent, PutProgress
 from mputui.parsing import parse_s3_url
 from mputui.s3.errors import MputuiError, describe
@@ -28,12 +33,14 @@ if TYPE_CHECKING:
     from mputui.tui.screens.copy import CopyRequest
 
 RunState = Literal["planning", "running", "done", "failed", "cancelled", "interrupted"]
+Summary = CopySummary | PutSummary | ResumeSummary
 
 
 @dataclass
 class JobRun:
-    """One copy (or resume) the user started in this session, a resume from a local file (``file``), or a
-    journaled job found interrupted."""
+    """One copy (or copy resume: ``resume``) the user started in this session, a run that sends a local file
+    (``file``: a resume from a file, or a journaled put/resume job resumed), or a journaled job found
+    interrupted (``journal``; ``record`` says which kind)."""
 
     run_id: int
     kind: Literal["copy", "resume", "journal", "file"]
@@ -42,10 +49,11 @@ class JobRun:
     state: RunState = "planning"
     copier: Copier | None = None
     resumer: Resumer | None = None
-    put: PutProgress | None = None  # a file resume's latest progress
-    parts_total: int = 0  # a file resume's parts (present ones count as done)
+    putter: Putter | None = None
+    put: PutProgress | None = None  # a file run's latest progress
+    parts_total: int = 0  # a file run's parts (present ones count as done)
     parts_done: int = 0
-    upload: Ident | None = None  # the upload a file resume completes
+    upload: Ident | None = None  # the upload a file run completes
     progress: dict[str, JobProgress] = field(default_factory=dict)
     job_ids: set[str] = field(default_factory=set)
     copied: int = 0
@@ -53,7 +61,14 @@ class JobRun:
     failures: list[str] = field(default_factory=list)
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
-    record: JobRecord | None = None  # for a journaled job
+    record: JobRecord | None = None  # the journaled job this run shows or resumes
+
+    @property
+    def job_kind(self) -> str:
+        """What the job does: ``copy``, ``put`` or ``resume`` (from a local file)."""
+        if self.record is not None:
+            return self.record.kind
+        return KIND_RESUME if self.kind == "file" else "copy"
 
     @property
     def active(self) -> bool:
@@ -68,7 +83,9 @@ class JobRun:
         if self.kind == "file":
             put = self.put
             if put is None:
-                return 0, 0, self.parts_done, self.parts_total, 0.0, None
+                r = self.record
+                done, total = (r.bytes_done, r.src_size) if r is not None else (0, 0)
+                return done, total, self.parts_done, self.parts_total, 0.0, None
             return put.bytes_done, put.bytes_total, self.parts_done, self.parts_total, put.rate, put.eta
         p = list(self.progress.values())
         if not p and self.record is not None:
@@ -119,11 +136,12 @@ class JobsController:
         self.app.uploads.jobs = self.by_upload
         self.app.uploads.refresh()
         busy = {j for run in self.runs.values() if run.active for j in run.job_ids}
-        # Journaled jobs nobody is running: shown as interrupted, resumable.
+        busy_uploads = {run.upload for run in self.runs.values() if run.active and run.upload is not None}
+        # Journaled jobs nobody is running (copies, puts and resumes alike): shown as interrupted, resumable.
         for run_id in [i for i, r in self.runs.items() if r.kind == "journal"]:
             del self.runs[run_id]
         for record in message.records:
-            if record.kind != "copy" or record.id in busy:
+            if record.id in busy or (record.dst_bucket, record.dst_key, record.upload_id) in busy_uploads:
                 continue
             if any(r.job_ids == {record.id} and r.state != "done" for r in self.runs.values()):
                 continue
@@ -221,30 +239,14 @@ class JobsController:
         if any(run.active and run.upload == ident for run in self.runs.values()):
             app.notify("this upload is already being resumed", severity="warning", markup=False)
             return None
-        self._seq += 1
-        run = JobRun(self._seq, "file", plan.path, plan.dst, "running", upload=ident)
+        run = self._new_run("file", plan.path, plan.dst)
+        run.state, run.upload = "running", ident
         run.parts_total, run.parts_done = plan.parts_total, len(plan.present)
         if plan.job_id:
             run.job_ids.add(plan.job_id)
-        self.runs[run.run_id] = run
-        post, run_id = app.post_message, run.run_id
-
-        def on_event(event: PutEvent) -> None:
-            post(JobEventPosted(run_id, event))
-
-        run.resumer = Resumer(app.conn, journal=self.journal, on_event=on_event)
+        run.resumer = Resumer(app.conn, journal=self.journal, on_event=self._poster(run))
         resumer = run.resumer
-
-        def worker() -> None:
-            try:
-                summary = resumer.run(plan)
-            except Exception as exc:
-                app.post_message(JobEnded(run_id, None, describe(exc)))
-                return
-            app.post_message(JobEnded(run_id, summary))
-
-        app.run_worker(worker, thread=True, group="jobs", exit_on_error=False, name=f"job-{run_id}")
-        self.changed()
+        self._launch(run, lambda: resumer.run(plan))
         return run
 
     def resume(self, record: JobRecord) -> JobRun | None:
@@ -254,24 +256,57 @@ class JobsController:
         if app.conn is None:
             app.notify("not connected", severity="error", markup=False)
             return None
-        if record.kind != "copy":
-            app.notify(
-                f"job {record.id} is a {record.kind} job: resume it with `mputui resume`", markup=False
-            )
+        if record.kind not in ("copy", KIND_PUT, KIND_RESUME):
+            app.notify(f"job {record.id} is a {record.kind} job: mputui cannot resume it", markup=False)
             return None
-        if any(run.active and record.id in run.job_ids for run in self.runs.values()):
+        ident = (record.dst_bucket, record.dst_key, record.upload_id) if record.upload_id else None
+        if any(
+            run.active and (record.id in run.job_ids or (ident is not None and run.upload == ident))
+            for run in self.runs.values()
+        ):
             app.notify(f"job {record.id} is already running", severity="warning", markup=False)
             return None
         for run_id in [i for i, r in self.runs.items() if r.job_ids == {record.id} and not r.active]:
             del self.runs[run_id]
+        if record.kind != "copy":
+            return self._resume_file_job(record, ident)
         run = self._new_run("resume", record.src, record.dst)
         run.job_ids.add(record.id)
-        run.state = "running"
+        run.state, run.record = "running", record
         run.copier = Copier(
             app.conn, part_size=record.part_size, journal=self.journal, on_event=self._poster(run)
         )
         copier = run.copier
         self._launch(run, lambda: copier.resume(record))
+        return run
+
+    def _resume_file_job(self, record: JobRecord, ident: Ident | None) -> JobRun:
+        """Resume a journaled put or resume job from its local file. The core checks the file again first:
+        a file that is gone or changed fails the run with its reason, and nothing is sent or aborted."""
+        conn = self.app.conn
+        assert conn is not None
+        run = self._new_run("file", record.src, record.dst)
+        run.state, run.record, run.upload = "running", record, ident
+        run.job_ids.add(record.id)
+        run.parts_total, run.parts_done = record.parts_total, len(record.done)
+        on_event = self._poster(run)
+        work: Callable[[], Summary]
+        if record.kind == KIND_PUT:
+            putter = run.putter = Putter(conn, journal=self.journal, on_event=on_event)
+            work = lambda: putter.resume_record(record, abort_changed=False)  # noqa: E731
+        else:
+            resumer = run.resumer = Resumer(conn, journal=self.journal, on_event=on_event)
+
+            def work() -> Summary:
+                try:
+                    plan, summary = resumer.resume_record(record)
+                except Cancelled:  # cancelled while the file was being checked against the parts
+                    return ResumeSummary(job_id=record.id, cancelled=True, resumable=True)
+                if summary is None:
+                    raise MputuiError("refusing to resume: " + "; ".join(plan.problems))
+                return summary
+
+        self._launch(run, work)
         return run
 
     def resume_run(self, run: JobRun) -> None:
@@ -292,37 +327,41 @@ class JobsController:
         self.resume(record)
 
     def cancel(self, run: JobRun) -> None:
-        if run.active and (run.copier is not None or run.resumer is not None):
-            if run.copier is not None:
-                run.copier.cancel()
-            if run.resumer is not None:
-                run.resumer.cancel()
+        if run.active and self._stop(run):
             self.app.notify("cancelling: running parts finish and are journaled", markup=False)
 
     def cancel_all(self) -> None:
         for run in self.runs.values():
-            if run.copier is not None and run.active:
-                run.copier.cancel()
-            if run.resumer is not None and run.active:
-                run.resumer.cancel()
+            if run.active:
+                self._stop(run)
 
-    def _new_run(self, kind: Literal["copy", "resume"], src: str, dst: str) -> JobRun:
+    @staticmethod
+    def _stop(run: JobRun) -> bool:
+        """Cancel whatever core object drives ``run``; False if nothing does."""
+        workers = [w for w in (run.copier, run.resumer, run.putter) if w is not None]
+        for worker in workers:
+            worker.cancel()
+        return bool(workers)
+
+    def _new_run(self, kind: Literal["copy", "resume", "file"], src: str, dst: str) -> JobRun:
         self._seq += 1
         run = JobRun(self._seq, kind, src, dst)
         self.runs[run.run_id] = run
         self.changed()
         return run
 
-    def _poster(self, run: JobRun) -> Callable[[CopyEvent], None]:
+    def _poster(self, run: JobRun) -> Callable[[CopyEvent | PutEvent], None]:
         post, run_id = self.app.post_message, run.run_id
 
-        def on_event(event: CopyEvent) -> None:
+        def on_event(event: CopyEvent | PutEvent) -> None:
             post(JobEventPosted(run_id, event))
 
         return on_event
 
-    def _launch(self, run: JobRun, work: Callable[[], CopySummary]) -> None:
+    def _launch(self, run: JobRun, work: Callable[[], Summary]) -> None:
+        """Run ``work`` in a thread worker; its summary (or the one-line reason it raised) ends the run."""
         app, run_id = self.app, run.run_id
+        self.changed()
 
         def worker() -> None:
             try:
@@ -375,60 +414,39 @@ class JobsController:
         if run is None:
             return
         summary = message.summary
-        if isinstance(summary, ResumeSummary):
-            self._file_ended(run, summary)
-            return
-        if summary is None:
-            run.state, run.error = "failed", message.error
-        elif summary.cancelled:
-            run.state = "cancelled"
-        elif summary.failed:
-            run.state = "failed"
-        else:
-            run.state = "done"
+        if isinstance(summary, ResumeSummary) and summary.job_id:
+            run.job_ids.add(summary.job_id)
+        run.state, error = outcome(summary, message.error)
+        if error is not None:
+            run.error = error
+        if run.state == "done":
+            run.parts_done = max(run.parts_done, run.parts_total)
+            # The object now exists: the job's uploads leave the table.
             gone = [ident for ident, rec in self.by_upload.items() if rec.id in run.job_ids]
+            if run.upload is not None and run.upload not in gone:
+                gone.append(run.upload)
             if gone:
                 self.app.store.remove(gone)
                 self.uploads_gone(gone)
                 self.app.refresh_soon()
-        what = {"done": "finished", "cancelled": "cancelled (resumable)", "failed": "failed"}[run.state]
+        what = {
+            "done": "finished",
+            "cancelled": "cancelled (R resumes it)" if run.resumable else "cancelled",
+            "failed": "failed",
+        }
+        reason = run.error or (run.failures[0] if run.failures else None)
+        if run.kind == "file" and run.record is None:
+            title = "Resume from file"
+        else:
+            title = f"{run.job_kind.capitalize()} job"
         self.app.notify(
-            f"{run.src} → {run.dst}: {what}"
-            + (f": {run.error or run.failures[0]}" if run.state == "failed" else ""),
-            title="Copy job",
+            f"{run.src} → {run.dst}: {what.get(run.state, run.state)}"
+            + (f": {reason}" if run.state == "failed" and reason else ""),
+            title=title,
             severity="error" if run.state == "failed" else "information",
             markup=False,
         )
         self.load_journal()  # uploads may have gained or lost a job
-        self.changed()
-
-    def _file_ended(self, run: JobRun, summary: ResumeSummary) -> None:
-        if summary.job_id:
-            run.job_ids.add(summary.job_id)
-        if summary.completed:
-            run.state = "done"
-            if run.upload is not None:
-                # The object now exists: the upload leaves the table.
-                self.app.store.remove([run.upload])
-                self.uploads_gone([run.upload])
-                self.app.refresh_soon()
-        elif summary.cancelled:
-            run.state = "cancelled"
-        else:
-            run.state, run.error = "failed", summary.error
-        what = {
-            "done": "completed",
-            "cancelled": "cancelled (F on the upload resumes it)",
-            "failed": "failed",
-        }
-        self.app.notify(
-            f"{run.src} → {run.dst}: {what.get(run.state, run.state)}"
-            + (f": {run.error}" if run.state == "failed" and run.error else ""),
-            title="Resume from file",
-            severity="error" if run.state == "failed" else "information",
-            markup=False,
-        )
-        self.load_journal()
         self.changed()
 
     # -- views ---------------------------------------------------------------------------------------
@@ -451,3 +469,22 @@ class JobsController:
     def status_text(self) -> str:
         active = sum(1 for r in self.runs.values() if r.active)
         return f"{count_text(active)} job{'s' if active != 1 else ''} running (J)" if active else ""
+
+
+def outcome(summary: Summary | None, error: str | None) -> tuple[RunState, str | None]:
+    """How a run ended, from its core summary (or the one-line reason its worker raised): state, reason."""
+    if summary is None:
+        return "failed", error or "the job stopped"
+    if isinstance(summary, ResumeSummary):
+        if summary.completed:
+            return "done", None
+        return ("cancelled", None) if summary.cancelled else ("failed", summary.error)
+    if isinstance(summary, PutSummary):
+        if summary.uploaded or summary.copied:
+            return "done", None
+        if summary.failed:
+            return "failed", None  # the reason came as an ObjectFailed event (``run.failures``)
+        return ("cancelled", None) if summary.cancelled else ("failed", "nothing was uploaded")
+    if summary.cancelled:
+        return "cancelled", None
+    return ("failed", None) if summary.failed else ("done", None)

@@ -1,7 +1,8 @@
-"""The jobs screen: every copy job of this session and every interrupted journaled job, live.
+"""The jobs screen: every job of this session and every interrupted journaled job (copy, put or resume), live.
 
-One card per job: state, source → destination, a progress bar with bytes, rate, ETA and parts, and the
-reasons of failures. ``x`` cancels the highlighted job (finished parts stay journaled), ``R`` resumes it.
+One card per job: state, kind, source (an s3:// URL or a local path) → destination, a progress bar with bytes,
+rate, ETA and parts, and the reasons of failures. ``x`` cancels the highlighted job (finished parts stay
+journaled), ``R`` resumes it.
 """
 
 from __future__ import annotations
@@ -75,10 +76,13 @@ class JobCard(Vertical):
         self.update_run()
 
     def update_run(self) -> None:
+        if not self.children:
+            return  # mounted but not composed yet: on_mount shows the run
         run = self.run
         label = "FAILED" if run.state == "failed" else run.state
         line = Text()
         line.append(f"{label:<11} ", style=STATE_STYLE[run.state])
+        line.append(f"{run.job_kind:<7}", style="bold")
         line.append_text(safe_text(run.src))
         line.append(" → ")
         line.append_text(safe_text(run.dst))
@@ -91,12 +95,13 @@ class JobCard(Vertical):
         bar.display = bool(total) or run.active
         self.query_one(".job-detail", Static).update(Text(progress_detail(run)))
         reasons = ([run.error] if run.error else []) + run.failures
-        if run.state == "interrupted":
-            reasons = ["not running: R resumes it from its journaled parts"]
+        note = "not running: R resumes it from its journaled parts"
+        if run.state == "interrupted" or (run.state == "cancelled" and run.resumable and not reasons):
+            reasons = [note]
         error = self.query_one(".job-error", Static)
         error.update(Text("\n".join(reasons[:5])))
         error.display = bool(reasons)
-        error.set_class(run.state == "interrupted", "-note")
+        error.set_class(reasons == [note], "-note")
 
 
 class JobsScreen(ModalScreen[None]):
