@@ -409,3 +409,21 @@ async def test_view_computed_in_a_worker_keeps_cursor_and_marks(seeded: Any) -> 
         await settle(pilot)
         assert view_keys(app) == sorted(KEYS, reverse=True)
         assert {r.upload.key for r in app.store.marked_rows()} == {"alpha/two.bin"}
+
+
+async def test_long_filter_text_scrolls_inside_its_input() -> None:
+    """The filter inputs repaint without a relayout per keystroke: long text still scrolls to the cursor."""
+    app = MputuiApp(ConnectionSettings(endpoint_url="http://127.0.0.1:9", max_attempts=1, connect_timeout=1))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        field = app.query_one("#key-filter")
+        region = field.region
+        text = "".join(chr(ord("a") + i % 26) for i in range(120)) + "END"
+        await pilot.press(*text)
+        await pilot.pause()
+        assert field.value == text  # type: ignore[attr-defined]
+        assert field.region == region
+        assert field.scroll_x > 0
+        shown = "".join(seg.text for seg in field.render_line(0))
+        assert shown.rstrip().endswith("END")
