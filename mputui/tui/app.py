@@ -262,8 +262,12 @@ class MputuiApp(App[int]):
     def update_uploads_title(self) -> None:
         title, subtitle = status.uploads_title(self)
         pane = self.main_screen.query_one("#uploads-pane")
-        pane.border_title = title
-        pane.border_subtitle = subtitle
+        # Setting a border title repaints the whole pane (the 100k-row table under it included), even when
+        # the text is the same: set only what changed.
+        if pane.border_title != title:
+            pane.border_title = title
+        if pane.border_subtitle != subtitle:
+            pane.border_subtitle = subtitle
 
     def update_status(self) -> None:
         self.main_screen.query_one("#status", TextLine).set(status.status_text(self))

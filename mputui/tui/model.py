@@ -18,7 +18,15 @@ from typing import Literal
 
 from mputui.s3.models import BucketSummary, Upload
 from mputui.tui.text import visible
-from mputui.tui.viewcalc import SortColumn, ViewJob, ViewQuery, ViewResult, compute_view, sort_key
+from mputui.tui.viewcalc import (
+    SortColumn,
+    ViewJob,
+    ViewQuery,
+    ViewResult,
+    compute_view,
+    search_sorted,
+    sort_key,
+)
 
 Ident = tuple[str, str, str]
 SORT_COLUMNS: tuple[SortColumn, ...] = ("bucket", "key", "age", "activity", "parts", "size", "class")
@@ -324,6 +332,17 @@ class UploadStore:
         if self.auto_refresh and self.view_stale:
             self.refresh_view()
         return self._view_set
+
+    def position(self, row: Row) -> int | None:
+        """Where ``row`` is in the shown view (``None``: not shown): a binary search on the sort key, since
+        the view is in sort order (a linear scan of 100k rows costs ~5 ms, on a key press)."""
+        view, query = self._view, self._view_query
+        if query is None or row not in self._view_set:
+            return None
+        i = search_sorted(view, row, query)
+        if i < len(view) and view[i] is row:
+            return i
+        return view.index(row)  # a replaced row can sit out of order until the next view
 
     @property
     def filter_active(self) -> bool:

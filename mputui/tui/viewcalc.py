@@ -9,6 +9,7 @@ unchunked work in a thread would still freeze the UI. Chunks keep each GIL hold 
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -93,6 +94,22 @@ class ViewResult:
 
 def sort_key(column: SortColumn) -> Callable[[Row], Any]:
     return attrgetter(SORT_ATTR[column][0], "ident")
+
+
+def search_sorted(view: Sequence[Row], row: Row, query: ViewQuery) -> int:
+    """Where ``row`` belongs in ``view``, a view computed for ``query`` (so in its sort order): O(log n)."""
+    key = sort_key(query.sort_column)
+    wanted = key(row)
+    if query.sort_descending == SORT_ATTR[query.sort_column][1]:  # ascending by key, see compute_view
+        return bisect_left(view, wanted, key=key)
+    lo, hi = 0, len(view)  # descending by key: the first index whose key is not greater
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if key(view[mid]) > wanted:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _noop() -> None:

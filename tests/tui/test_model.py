@@ -7,6 +7,7 @@ from typing import Any
 
 from mputui.s3.models import Part, Upload
 from mputui.tui.model import Row, UploadStore
+from mputui.tui.viewcalc import search_sorted
 from mputui.tui.widgets.parts_table import flag_parts, parts_summary
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -225,3 +226,30 @@ def test_cached_mark_totals_and_notes_match_a_recount_after_any_operations() -> 
             assert store.has_notes == any(r.note for r in store.view)
 
     run()
+
+
+def test_position_finds_every_shown_row_under_every_sort_and_filter() -> None:
+    """position() binary-searches the sort key: it must agree with a linear search, for every order."""
+    pool = [
+        up(f"b{i % 3}", f"k{i % 7}/{i % 4}", str(i), i % 9, size=(i * 37) % 5, parts=i % 3) for i in range(60)
+    ]
+    pool.append(up("b0", "k1/1", "none", 2, size=None, parts=None))
+    store = store_with(*pool)
+    for column in ("bucket", "key", "age", "activity", "parts", "size", "class"):
+        for descending in (False, True):
+            for needle in ("", "k1", "/2"):
+                store.set_sort(column, descending)  # type: ignore[arg-type]
+                store.set_filter(key=needle)
+                view = store.view
+                assert view, (column, descending, needle)
+                query = store.shown_query
+                assert query is not None
+                for i, row in enumerate(view):
+                    assert search_sorted(view, row, query) == i  # the binary search itself, no fallback
+                    assert store.position(row) == i
+                shown = set(view)
+                for upload in pool:
+                    row = store.get((upload.bucket, upload.key, upload.upload_id))
+                    assert row is not None
+                    if row not in shown:
+                        assert store.position(row) is None

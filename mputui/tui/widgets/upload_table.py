@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,8 +67,9 @@ class UploadTable(VirtualTable):
         self._now = self.clock()
         view = self.store.view
         if keep is not None and not (0 <= self.cursor < len(view) and view[self.cursor] is keep):
-            with contextlib.suppress(ValueError):
-                self.cursor = view.index(keep)
+            position = self.store.position(keep)
+            if position is not None:
+                self.cursor = position
         self.rows_changed()
         self.scroll_to_cursor()
         self.post_message(self.CursorMoved(self, self.cursor))
