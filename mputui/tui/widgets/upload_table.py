@@ -127,7 +127,7 @@ class UploadTable(VirtualTable):
         style = self.component_styles().__getitem__
         for col, w in self.columns(width):
             self._cell(out, col, w, row, style)
-        return Strip(out.segments)
+        return Strip(out.finish())
 
     def _cell(self, out: LineBuilder, col: Column, w: int, row: Row, style: Callable[[str], Style]) -> None:
         upload = row.upload
