@@ -211,15 +211,15 @@ def test_duplicates_are_sent_once_and_copied_server_side(
     assert {x["action"] for x in json_lines(nodedupe.stdout) if x["type"] == "planned"} == {"upload"}
 
 
-def test_include_and_exclude(moto_server: S3Server, bucket_factory: BucketFactory, tmp_path: Path) -> None:
-    bucket = bucket_factory()
+def test_include_and_exclude(s3_server: S3Server, s3_bucket_factory: BucketFactory, tmp_path: Path) -> None:
+    bucket = s3_bucket_factory()
     root = tree(
         tmp_path / "src",
         {"a.txt": b"a", "b.log": b"b", "sub/c.txt": b"c", "sub/d.tmp": b"d", "tmp/e.txt": b"e"},
     )
 
     def planned(*args: str) -> set[str]:
-        proc = put(moto_server, tmp_path, root, f"s3://{bucket}/", "--dry-run", "--json", *args)
+        proc = put(s3_server, tmp_path, root, f"s3://{bucket}/", "--dry-run", "--json", *args)
         assert proc.returncode == 0, proc.stderr
         return {x["dst"].split("/", 3)[3] for x in json_lines(proc.stdout) if x["type"] == "planned"}
 
@@ -227,6 +227,11 @@ def test_include_and_exclude(moto_server: S3Server, bucket_factory: BucketFactor
     assert planned("--exclude", "*.tmp", "--exclude", "tmp/*") == {"a.txt", "b.log", "sub/c.txt"}
     assert planned("--exclude", "*", "--include", "sub/*") == {"sub/c.txt", "sub/d.tmp"}
     assert planned("--include", "nothing*") == set()
+    # And for real: only the selected files reach the bucket.
+    proc = put(s3_server, tmp_path, root, f"s3://{bucket}/", "--exclude", "*", "--include", "sub/*", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    listed = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert {o["Key"] for o in listed} == {"sub/c.txt", "sub/d.tmp"}
 
 
 def test_gzip_round_trip(s3_server: S3Server, s3_bucket_factory: BucketFactory, tmp_path: Path) -> None:
