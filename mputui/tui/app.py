@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
@@ -33,6 +33,7 @@ from mputui.tui.controllers.jobs import JobsController
 from mputui.tui.controllers.parts import PartsController
 from mputui.tui.controllers.scan import ScanController
 from mputui.tui.controllers.view import ViewController
+from mputui.tui.gc_policy import GcPolicy
 from mputui.tui.messages import (
     AbortFinished,
     AbortsDone,
@@ -58,6 +59,7 @@ from mputui.tui.widgets.upload_table import UploadTable
 from mputui.tui.widgets.virtual_table import VirtualTable
 
 REFRESH_SECONDS = 0.1
+GC_CHECK_SECONDS = 2.0
 
 
 class MputuiApp(App[int]):
@@ -97,6 +99,7 @@ class MputuiApp(App[int]):
         self.aborts = AbortController(self)
         self.commits = CommitController(self)
         self.jobs = JobsController(self, journal)
+        self.gc_policy = GcPolicy()
 
     # -- layout --------------------------------------------------------------------------------------
 
@@ -129,6 +132,7 @@ class MputuiApp(App[int]):
         self.update_status()
         self.jobs.load_journal()
         self.scan.connect()
+        self.set_interval(GC_CHECK_SECONDS, self.gc_policy.maintain)
 
     def _title_text(self) -> Content:
         return status.title_text(self)
@@ -172,6 +176,11 @@ class MputuiApp(App[int]):
             or self.parts.pending
             or self.jobs.loading
         )
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown | events.MouseScrollUp):
+            self.gc_policy.input_seen()
+        await super().on_event(event)
 
     # -- messages from workers -----------------------------------------------------------------------
 

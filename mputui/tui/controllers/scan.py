@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from typing import TYPE_CHECKING
 
@@ -147,9 +146,8 @@ class ScanController:
         uploads = [u for u in message.uploads if self.owns(message.scan_id, u.bucket)]
         if uploads:
             self.app.store.add(uploads)
-            # Rows live until a rescan and hold no reference cycles: keep them out of the cyclic GC, whose
-            # full passes over 100k rows would otherwise stall the UI for 100+ ms at random key presses.
-            gc.freeze()
+            # Rows live until a rescan and hold no reference cycles: see gc_policy.
+            self.app.gc_policy.settle()
             self.app.refresh_soon()
 
     def on_scan_event(self, message: ScanEventPosted) -> None:

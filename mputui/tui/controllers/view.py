@@ -9,7 +9,6 @@ longer than ``NOTICE_DELAY``: a result that lands sooner is painted once, not an
 
 from __future__ import annotations
 
-import gc
 import time
 from typing import TYPE_CHECKING
 
@@ -106,9 +105,8 @@ class ViewController:
         self._worker = self._running = self._since = None
         keep = self._keep(message.result.query)
         if self.store.apply(message.result):
-            # The view's lists and sets (100k references each) live until the next view: keep them out of
-            # the cyclic GC's full passes, like the rows themselves (see ScanController.on_uploads_found).
-            gc.freeze()
+            # The view's lists and sets (100k references each) live until the next view: see gc_policy.
+            self.app.gc_policy.settle()
             self.app.view_applied(keep)
         if self.store.view_stale:
             self.request()
