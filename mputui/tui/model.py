@@ -8,7 +8,6 @@ Hot loops use C-level helpers (``attrgetter``, set algebra); marks are a set of 
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from mputui.tui.viewcalc import (
     ViewResult,
     compute_view,
     search_sorted,
-    sort_key,
 )
 
 Ident = tuple[str, str, str]
@@ -106,9 +104,15 @@ class UploadStore:
         one until ``refresh_view()`` or ``apply()`` installs a new one."""
         self.data_version = 0  # bumped whenever rows are added, replaced or removed
         self.removals = 0  # bumped whenever rows are removed or replaced: older results are refused
-        # Every row ascending by ``_order_column`` (copy on write: a worker may be reading it).
+        # Every row ascending by ``_order_column`` (never mutated: a worker may be reading it), except the
+        # rows added since, which wait in ``_log`` to be merged in by the next view computation. ``_log``
+        # holds every row added since ``_log_start`` (a count of rows ever added), so a view computed from
+        # an older snapshot can still be installed with the rows that arrived meanwhile.
         self._order: list[Row] | None = None
         self._order_column: SortColumn | None = None
+        self._log: list[Row] = []
+        self._log_start = 0
+        self._added = 0
         self._view: list[Row] = []
         self._view_set: AbstractSet[Row] = frozenset()
         self._view_query: ViewQuery | None = self.query  # no rows: the empty view is up to date
@@ -144,21 +148,20 @@ class UploadStore:
             new.append(row)
             self._stats.pop(upload.bucket, None)
         if replaced:
-            self._order = None
+            self._forget_order()
             self.removals += 1
             self._view = [replaced.get(r, r) for r in self._view]
             self._view_set = frozenset(self._view)
-        elif self._order is not None and new:
-            key = sort_key(self._order_column or self.sort_column)
-            order = self._order.copy()
-            if len(new) * 8 > len(order):
-                order.extend(new)
-                order.sort(key=key)
-            else:
-                for row in new:
-                    insort(order, row, key=key)
-            self._order = order
+        else:
+            # Sorting is the view worker's job, off the event loop: new rows only join the log.
+            self._log.extend(new)
+            self._added += len(new)
         self._data_changed()
+
+    def _forget_order(self) -> None:
+        self._order = None
+        self._log = []
+        self._log_start = self._added
 
     def remove(self, idents: Iterable[Ident]) -> None:
         """Drop rows (and their marks); they leave the shown view at once."""
@@ -175,6 +178,9 @@ class UploadStore:
             self._noted -= gone
             if self._order is not None:
                 self._order = [r for r in self._order if r not in gone]
+            self._log = [r for r in self._log if r not in gone]
+            # Views computed before this are refused (removals changes), so the log may be renumbered.
+            self._log_start = self._added - len(self._log)
             self._forget_shown(lambda r: r not in gone)
             self._data_changed()
 
@@ -190,7 +196,7 @@ class UploadStore:
         self._marks_changed()
         self._noted = {r for r in self._noted if r.ident[0] in self._buckets}
         self._stats.clear()
-        self._order = None
+        self._forget_order()
         self._data_changed()
 
     def _forget_shown(self, keep: Callable[[Row], bool]) -> None:
@@ -296,8 +302,10 @@ class UploadStore:
             cutoff=(self.now - self.min_age).timestamp() if self.min_age is not None else None,
             rows=() if order is not None else tuple(list(rows.values()) for rows in self._buckets.values()),
             order=order,
+            extra=tuple(self._log) if order is not None else (),
             scoped=scoped,
             keyed=keyed,
+            added=self._added,
         )
 
     def apply(self, result: ViewResult) -> bool:
@@ -310,6 +318,10 @@ class UploadStore:
         self._view_data = result.data_version
         if result.data_version == self.data_version:
             self._last = result
+        if result.added >= self._log_start:
+            # result.order holds every row added before its snapshot; the log keeps the ones added since.
+            self._log = self._log[result.added - self._log_start :]
+            self._log_start = result.added
             self._order, self._order_column = result.order, result.query.sort_column
         self._has_notes = None
         self.version += 1

@@ -74,8 +74,10 @@ class ViewJob:
     cutoff: float | None  # min_age as a timestamp: rows initiated at or before it pass
     rows: tuple[list[Row], ...] = ()
     order: list[Row] | None = None
+    extra: tuple[Row, ...] = ()  # rows not in ``order`` yet (added since it was computed)
     scoped: tuple[list[Row], list[str]] | None = None
     keyed: tuple[str, list[Row], list[str]] | None = None
+    added: int = 0  # the store's count of rows ever added, at the snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ class ViewResult:
     keyed: tuple[str, list[Row], list[str]]
     view: list[Row]
     view_set: AbstractSet[Row]  # never mutated
+    added: int = 0
 
 
 def sort_key(column: SortColumn) -> Callable[[Row], Any]:
@@ -140,6 +143,24 @@ class _Stepper:
     def select(self, rows: list[Row], keep: Callable[[Sequence[Row]], Iterable[bool]]) -> list[Row]:
         return self.map(lambda chunk: compress(chunk, keep(chunk)), rows)
 
+    def merge(self, order: list[Row], extra: Sequence[Row], key: Callable[[Row], Any]) -> list[Row]:
+        """``order`` (sorted by ``key``) with ``extra`` merged in. Few extra rows (a scan streaming in): sort
+        them, then copy ``order`` across in slices between their binary-searched places (O(n) copying in C);
+        many: sort everything."""
+        if len(extra) * 8 > len(order):
+            return self.sort([*order, *extra], key)
+        out: list[Row] = []
+        lo = 0
+        for n, row in enumerate(self.sort(list(extra), key), 1):
+            at = bisect_left(order, key(row), lo=lo, key=key)
+            out.extend(order[lo:at])
+            out.append(row)
+            lo = at
+            if not n % 1024:
+                self.tick()
+        out.extend(order[lo:])
+        return out
+
     def sort(self, rows: list[Row], key: Callable[[Row], Any]) -> list[Row]:
         if len(rows) <= 2 * CHUNK:
             return sorted(rows, key=key)
@@ -168,8 +189,11 @@ def compute_view(
     q = job.query
     step = _Stepper(cancelled, pause)
     order = job.order
+    key = sort_key(q.sort_column)
     if order is None:
-        order = step.sort(list(chain.from_iterable(job.rows)), sort_key(q.sort_column))
+        order = step.sort(list(chain.from_iterable(job.rows)), key)
+    elif job.extra:
+        order = step.merge(order, job.extra, key)
     scoped = job.scoped
     if scoped is None:
         _, inverted = SORT_ATTR[q.sort_column]
@@ -202,7 +226,7 @@ def compute_view(
         view_set.update(rows[i : i + CHUNK])
         if len(rows) > CHUNK:
             step.tick()
-    return ViewResult(q, job.data_version, job.removals, order, scoped, keyed, rows, view_set)
+    return ViewResult(q, job.data_version, job.removals, order, scoped, keyed, rows, view_set, job.added)
 
 
 def _compress(step: _Stepper, seq: list[T], keep: list[bool]) -> list[T]:
