@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 import threading
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -52,6 +54,17 @@ _ERROR_BODY = (
 
 class _Closed(Exception):
     pass
+
+
+def _quickack(writer: asyncio.StreamWriter) -> None:
+    """ACK the upstream's answer at once (Linux): a server writing head and body separately with Nagle on
+    (RGW's beast) would otherwise wait ~40 ms for our delayed ACK, a delay that is the proxy's, not the
+    client's."""
+    option = getattr(socket, "TCP_QUICKACK", None)
+    sock = writer.get_extra_info("socket")
+    if option is not None and sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, 1)
 
 
 async def _read_head(reader: asyncio.StreamReader) -> bytes:
@@ -109,6 +122,9 @@ class FaultProxy:
     upstream_port: int
     faults: Faults = field(default_factory=Faults)
     counts: Counter[str] = field(default_factory=Counter)
+    # Awaited (in the proxy's event loop) with each request's head before it is forwarded: a test can hold a
+    # request back, e.g. to make it reach the server after its client was killed and after later requests.
+    hold: Callable[[bytes], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.faults.seed)
@@ -180,6 +196,10 @@ class FaultProxy:
             while True:
                 head = await _read_head(creader)
                 method = head.split(b" ", 1)[0]
+                if (_header(head, b"expect") or b"").lower() == b"100-continue":
+                    # botocore sends UploadPart/PutObject bodies only after this (or after a 1 s wait).
+                    cwriter.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    await cwriter.drain()
                 body = await _read_body(creader, head, response=False, method=method)
                 self.counts["requests"] += 1
                 fault = self._draw()
@@ -212,6 +232,8 @@ class FaultProxy:
                     )
                     await cwriter.drain()
                     continue
+                if self.hold is not None:
+                    await self.hold(head)
                 if upstream is None:
                     upstream = await asyncio.open_connection(
                         self.upstream_host, self.upstream_port, limit=2**20
@@ -219,7 +241,10 @@ class FaultProxy:
                 ureader, uwriter = upstream
                 uwriter.write(head + body)
                 await uwriter.drain()
+                _quickack(uwriter)
                 rhead = await _read_head(ureader)
+                while rhead[9:10] == b"1":  # an interim answer (100 Continue): the client had its own
+                    rhead = await _read_head(ureader)
                 rbody = await _read_body(ureader, rhead, response=True, method=method)
                 if fault == "reset_after":
                     return

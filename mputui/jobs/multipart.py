@@ -3,6 +3,11 @@
 The journal record exists before the upload does and is updated after every part, so whatever stops the
 process (Ctrl-C, a crash, kill -9, a lost network) a re-run finds the upload, asks the server which parts
 it holds, copies only the others, and completes. The record goes away only once Complete or Abort succeeded.
+
+A run that dies after journaling the job but before journaling the upload id may have sent a Create whose answer
+it never read. The server still carries it out, possibly late: after the re-run listed the key to adopt that
+upload, found none and created its own. So such a re-run marks the record (``LOST_CREATE``) and, just before
+completing (or when aborting the job), aborts the uploads that Create made (``late_creates``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from mputui.s3.models import Upload
 CRASH_AFTER_PARTS_ENV = "MPUTUI_TEST_CRASH_AFTER_PARTS"
 # How far before a record's creation time an upload may claim to be initiated and still be adopted.
 _ADOPT_SLACK = timedelta(minutes=5)
+# Record ``extra`` key: the job's last journal write before a Create whose answer an earlier run never read.
+LOST_CREATE = "lost_create_after"
 
 
 class UploadGone(MputuiError):
@@ -108,6 +115,8 @@ class MultipartJob:
                 r = self.record = self.ctx.journal.load(r.id) or r
             resumed = r.upload_id is not None
             if r.upload_id is None:
+                if not fresh:
+                    expect_lost_create(r)
                 r.upload_id = self._adopt_or_create(fresh)
                 self.ctx.journal.save(r)
             else:
@@ -116,6 +125,7 @@ class MultipartJob:
                     return finished
             self._copy_missing()
             self._check_source()
+            abort_late_creates(self.t, r)
             self._complete()
             self.ctx.journal.remove(r.id)
         return ObjectCopied(
@@ -311,10 +321,58 @@ def unjournaled_uploads(transfer: Transfer, record: JobRecord) -> list[Upload]:
     ]
 
 
+def expect_lost_create(record: JobRecord) -> None:
+    """Note on ``record`` (journaled, upload id unknown) that an earlier run's Create may still land."""
+    record.extra.setdefault(LOST_CREATE, record.updated)
+
+
+def late_creates(transfer: Transfer, record: JobRecord) -> list[Upload]:
+    """The uploads that a lost Create of an earlier run of ``record``'s job made, other than the job's own.
+
+    Why: a Create whose answer never arrived (the run was killed) is still carried out by the server, and it can
+    land after the re-run listed the key: Ceph RGW spends ~2 s on the first Create of a cluster (it creates a
+    pool), a loaded server or proxy can hold a request as long. The re-run then found nothing, created its own
+    upload, and the late one would be an orphan of ours. Which uploads are ours: exactly the rule that adopts an
+    unjournaled upload (this bucket and key, initiated since the journal write before that Create, with the same
+    clock slack), narrowed to the initiator of the job's own upload (listed here, before it is completed) so that
+    another identity's upload of the key is never touched. Whatever the re-run adopted is the job's own upload;
+    several candidates stop the re-run before this, so every upload found here appeared after the re-run looked.
+    """
+    since = record.extra.get(LOST_CREATE)
+    if since is None or record.upload_id is None:
+        return []
+    start = datetime.fromisoformat(since.replace("Z", "+00:00")) - _ADOPT_SLACK
+    same_key = [
+        u
+        for page in iter_upload_pages(transfer.dst_conn, record.dst_bucket, prefix=record.dst_key)
+        for u in page
+        if u.key == record.dst_key
+    ]
+    mine = next((u.initiator for u in same_key if u.upload_id == record.upload_id), None)
+    return [
+        u
+        for u in same_key
+        if u.upload_id != record.upload_id and u.initiated >= start and (mine is None or u.initiator == mine)
+    ]
+
+
+def abort_late_creates(transfer: Transfer, record: JobRecord) -> None:
+    """Abort ``late_creates``; JobFailed (resumable: the record keeps the mark) if one cannot be aborted."""
+    for upload in late_creates(transfer, record):
+        result = abort_upload(transfer.dst_conn, upload)
+        if not result.ok and not result.already_gone:
+            raise JobFailed(
+                f"aborting upload {upload.upload_id} of {record.dst}, made by a lost Create of an earlier run "
+                f"of job {record.id}, failed: {result.error}; retry with `mputui jobs resume {record.id}`",
+                resumable=True,
+            )
+
+
 def abort_record(transfer: Transfer, journal: Journal, record: JobRecord) -> None:
-    """Abort exactly the journaled upload of ``record`` and remove the record once it is gone."""
+    """Abort exactly the journaled upload of ``record`` (and ``late_creates``); remove the record once gone."""
     if record.upload_id is not None:
         uploads = [Upload(record.dst_bucket, record.dst_key, record.upload_id, initiated=datetime.now(UTC))]
+        uploads += late_creates(transfer, record)
     else:
         uploads = unjournaled_uploads(transfer, record)
         if len(uploads) > 1:

@@ -22,7 +22,14 @@ from mputui.jobs.engine import Cancelled, Engine
 from mputui.jobs.events import PartState, ProgressTracker
 from mputui.jobs.journal import JobRecord, Journal
 from mputui.jobs.localfiles import read_range
-from mputui.jobs.multipart import CrashHook, JobFailed, create_upload, unjournaled_uploads
+from mputui.jobs.multipart import (
+    CrashHook,
+    JobFailed,
+    abort_late_creates,
+    create_upload,
+    expect_lost_create,
+    unjournaled_uploads,
+)
 from mputui.jobs.objects import MD5_META, ObjectInfo, head_object, strip_etag
 from mputui.jobs.plan import part_range, part_sizes
 from mputui.jobs.transfer import Transfer
@@ -145,6 +152,8 @@ class FileUploadJob:
                 r = self.record = stored
             resumed = r.upload_id is not None
             if r.upload_id is None:
+                if stored is not None:
+                    expect_lost_create(r)
                 r.upload_id = self._adopt_or_create(fresh=stored is None)
                 journal.save(r)
             else:
@@ -154,6 +163,7 @@ class FileUploadJob:
             if self.ctx.tracker is not None:
                 self.ctx.tracker.present(sum(self._size(n) for n in r.done))
             self._send_missing()
+            abort_late_creates(self.ctx.transfer, r)
             etag = self._complete()
             journal.remove(r.id)
         return FileUploaded(
