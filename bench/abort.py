@@ -4,7 +4,9 @@
 
 Each run seeds the same uploads again, then aborts them all: the baseline one at a time with boto3 (as the
 DreamObjects script does after its prompt), mputui with ``mputui.jobs.abort.abort_uploads`` (concurrency 32;
-each abort also HEADs the key to catch a commit that raced it). Prints medians and the speed-up.
+each abort also HEADs the key to catch a commit that raced it). Prints medians, the speed-up, requests/s and
+the server's CPU (RGW: radosgw + OSD + monitor) as a percentage of all the machine's cores: near 100 the
+server, not the client, sets the pace.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.harness import (
+    CORES,
     Server,
-    cpu_seconds,
+    cpu_pct,
     latency_proxy,
     moto_server,
     print_table,
@@ -45,15 +48,24 @@ def sequential(server: Server, url: str, bucket: str) -> dict[str, float]:
         for p in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket)
         for u in p.get("Uploads", [])
     ]
-    srv0, t0 = cpu_seconds(server.pid), time.perf_counter()
+    cpu0, srv0, t0 = time.process_time(), server.cpu_seconds(), time.perf_counter()
     for u in uploads:
         client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
     wall = time.perf_counter() - t0
+    return _metrics(len(uploads), len(uploads), wall, time.process_time() - cpu0, server.cpu_seconds() - srv0)
+
+
+def _metrics(aborted: int, requests: int, wall: float, cpu: float, server_cpu: float) -> dict[str, float]:
     return {
-        "aborted": float(len(uploads)),
+        "aborted": float(aborted),
+        "requests": float(requests),
         "wall_s": wall,
-        "per_s": len(uploads) / wall,
-        "server_cpu_s": cpu_seconds(server.pid) - srv0,
+        "per_s": aborted / wall,
+        "req_per_s": requests / wall,
+        "client_cpu_pct": cpu_pct(cpu, wall),
+        "server_cpu_s": server_cpu,
+        "server_cpu_ms_per_abort": 1000 * server_cpu / aborted if aborted else 0.0,
+        "server_cpu_pct": cpu_pct(server_cpu, wall),
     }
 
 
@@ -64,15 +76,12 @@ def concurrent(server: Server, url: str, bucket: str) -> dict[str, float]:
         )
     )
     targets = _targets(conn, bucket)
-    srv0, t0 = cpu_seconds(server.pid), time.perf_counter()
+    requests0, cpu0, srv0, t0 = conn.requests, time.process_time(), server.cpu_seconds(), time.perf_counter()
     ok = sum(1 for r in abort_uploads(conn, targets) if r.ok or r.already_gone)
     wall = time.perf_counter() - t0
-    return {
-        "aborted": float(ok),
-        "wall_s": wall,
-        "per_s": ok / wall,
-        "server_cpu_s": cpu_seconds(server.pid) - srv0,
-    }
+    return _metrics(
+        ok, conn.requests - requests0, wall, time.process_time() - cpu0, server.cpu_seconds() - srv0
+    )
 
 
 def main() -> None:
@@ -112,7 +121,14 @@ def main() -> None:
                 )
             print_table("bulk abort (medians so far)", rows, list(rows[0]))
     write_result(
-        "abort", {"rows": rows, "runs": args.runs, "uploads": args.uploads, "concurrency": CONCURRENCY}
+        "abort",
+        {
+            "rows": rows,
+            "runs": args.runs,
+            "uploads": args.uploads,
+            "concurrency": CONCURRENCY,
+            "cores": CORES,
+        },
     )
 
 

@@ -4,7 +4,10 @@
 
 Reports wall time, bytes that went through the client (read + written by the process beyond a bare start of the
 same tool, from /proc: ~0 for a server-side copy) and, for the resume, the time of ``mputui cp`` re-run after a copy killed at 50% vs a full copy
-(target <= 0.6x). aws-cli is the baseline where it is installed (``pip install awscli``); otherwise that row says so.
+(target <= 0.6x). The baseline is aws-cli from PyPI in the benchmark's own venv (created on first use under the
+platformdirs cache dir, ``~/.cache/mputui-bench/awscli-venv`` on Linux, with ``pip install awscli``; ``--aws PATH``
+uses another binary); its version is printed and written to the results. On RGW, deleted copies are garbage
+collected (``radosgw-admin gc process``) between runs so that a memstore OSD holds the 1 GiB runs.
 """
 
 from __future__ import annotations
@@ -21,8 +24,25 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import platformdirs
+
 from bench.harness import Server, moto_server, print_table, rgw_server, write_result
 from mputui.parsing import parse_size
+
+AWSCLI_VENV = platformdirs.user_cache_path("mputui-bench") / "awscli-venv"
+
+
+def awscli(path: str | None) -> tuple[str | None, str]:
+    """(aws binary, its version): ``path`` if given, else the bench venv's (created with pip on first use)."""
+    aws = Path(path) if path else AWSCLI_VENV / "bin" / "aws"
+    if path is None and not aws.exists():
+        print(f"creating {AWSCLI_VENV} (pip install awscli) ...", flush=True)
+        made = subprocess.run([sys.executable, "-m", "venv", str(AWSCLI_VENV)], check=False).returncode == 0
+        pip = [str(AWSCLI_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "awscli"]
+        if not made or subprocess.run(pip, check=False).returncode != 0 or not aws.exists():
+            return None, "aws-cli could not be installed"
+    proc = subprocess.run([str(aws), "--version"], capture_output=True, text=True, check=False)
+    return str(aws), (proc.stdout or proc.stderr).strip()
 
 
 def _env(server: Server, home: str) -> dict[str, str]:
@@ -54,6 +74,16 @@ def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int]:
     return time.perf_counter() - t0, io, proc.returncode
 
 
+def _parts_present(client: Any, bucket: str, key: str) -> int:
+    """Parts the server lists for the in-progress uploads of ``key``."""
+    uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+    return sum(
+        len(client.list_parts(Bucket=bucket, Key=key, UploadId=u["UploadId"]).get("Parts", []))
+        for u in uploads
+        if u["Key"] == key
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -62,9 +92,11 @@ def main() -> None:
     parser.add_argument("--part-size", default="64MiB")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--server", choices=["moto", "rgw"], default="rgw")
+    parser.add_argument("--aws", help="aws binary to compare with (default: the bench venv's)")
     args = parser.parse_args()
     size, part = parse_size(args.size), parse_size(args.part_size)
-    aws = shutil.which("aws")
+    aws, aws_version = awscli(args.aws)
+    print(f"baseline: {aws_version}", flush=True)
     rows: list[dict[str, Any]] = []
     home = f"/tmp/mputui-bench-copy-{os.getpid()}"
     with moto_server() as moto, rgw_server() as rgw:
@@ -102,14 +134,22 @@ def main() -> None:
             "aws s3 cp": [],
             "mputui resume at 50%": [],
         }
+
+        def clean(*keys: str) -> None:
+            # Only the source and one copy at a time: a memstore OSD must hold them all.
+            for key in keys:
+                client.delete_object(Bucket=bucket, Key=key)
+            server.reclaim()
+
+        present: list[int] = []
         for _ in range(args.runs):
-            client.delete_object(Bucket=bucket, Key="dst")
+            clean("dst", "dst-aws")
             wall, io, rc = _run(mputui, env)
             if rc != 0:
                 raise SystemExit("mputui cp failed")
             results["mputui cp"].append((wall, io - startup["mputui"]))
             if aws:
-                client.delete_object(Bucket=bucket, Key="dst-aws")
+                clean("dst")
                 wall, io, rc = _run(
                     [
                         aws,
@@ -124,10 +164,13 @@ def main() -> None:
                 )
                 if rc == 0:
                     results["aws s3 cp"].append((wall, io - startup["aws"]))
-            # Resume: kill the copy after half its parts, then time the re-run alone.
-            client.delete_object(Bucket=bucket, Key="dst")
+            # Resume: kill the copy after half its parts, then time the re-run alone. The killed run copies one
+            # part at a time: with parts in flight at once, RGW finishes them after the kill and the "resume"
+            # would find (nearly) every part done.
+            clean("dst", "dst-aws")
             half = max(1, (size + part - 1) // part // 2)
-            _run(mputui, {**env, "MPUTUI_TEST_CRASH_AFTER_PARTS": str(half)})
+            _run([*mputui, "--concurrency", "1"], {**env, "MPUTUI_TEST_CRASH_AFTER_PARTS": str(half)})
+            present.append(_parts_present(client, bucket, "dst"))
             wall, io, rc = _run(mputui, env)
             if rc != 0:
                 raise SystemExit("resumed mputui cp failed")
@@ -135,9 +178,7 @@ def main() -> None:
         full = statistics.median(w for w, _ in results["mputui cp"])
         for name, runs in results.items():
             if not runs:
-                rows.append(
-                    {"copy": name, "server": server.kind, "wall_s": None, "note": "aws-cli not installed"}
-                )
+                rows.append({"copy": name, "server": server.kind, "wall_s": None, "note": aws_version})
                 continue
             wall = statistics.median(w for w, _ in runs)
             rows.append(
@@ -150,13 +191,25 @@ def main() -> None:
                     "x_mputui_full": wall / full,
                 }
             )
-        for key in ("src", "dst", "dst-aws"):
-            client.delete_object(Bucket=bucket, Key=key)
+        clean("src", "dst", "dst-aws")
     shutil.rmtree(home, ignore_errors=True)
     print_table(
         "copy (medians)", rows, ["copy", "server", "size", "wall_s", "client_io_MiB", "x_mputui_full"]
     )
-    write_result("copy", {"rows": rows, "runs": args.runs, "part_size": args.part_size})
+    print(f"baseline: {aws_version}")
+    parts = (size + part - 1) // part
+    print(f"parts present when the resume started: {present} of {parts}")
+    write_result(
+        "copy",
+        {
+            "rows": rows,
+            "runs": args.runs,
+            "part_size": args.part_size,
+            "aws_cli": aws_version,
+            "parts": parts,
+            "parts_present_at_resume": present,
+        },
+    )
 
 
 if __name__ == "__main__":

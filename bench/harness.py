@@ -36,6 +36,22 @@ class Server:
     access_key: str
     secret_key: str
     pid: int | None
+    # Every process serving S3 (RGW: radosgw, the OSD and the monitor), for server CPU.
+    pids: tuple[int, ...] = ()
+    ceph_conf: str | None = None
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by every process of the server."""
+        return sum(cpu_seconds(p) for p in (self.pids or ((self.pid,) if self.pid else ())))
+
+    def reclaim(self) -> None:
+        """RGW: run its garbage collector now, so deleted objects free the OSD's memory (memstore)."""
+        if self.ceph_conf:
+            subprocess.run(
+                ["radosgw-admin", "-c", self.ceph_conf, "gc", "process", "--include-all"],
+                capture_output=True,
+                check=False,
+            )
 
     def client(self, url: str | None = None, pool: int = 64) -> Any:
         """A boto3 client (through ``url`` if given, e.g. the latency proxy)."""
@@ -96,9 +112,21 @@ def rgw_server() -> Iterator[Server | None]:
         yield None
         return
     info = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    pid_file = Path(info["CEPH_CONF"]).parent / "run" / "client.rgw.a.pid"
-    pid = int(pid_file.read_text()) if pid_file.exists() else None
-    yield Server("rgw", info["S3_ENDPOINT"], info["S3_ACCESS_KEY"], info["S3_SECRET_KEY"], pid)
+    run = Path(info["CEPH_CONF"]).parent / "run"
+    pids = {
+        name: int((run / f"{name}.pid").read_text())
+        for name in ("client.rgw.a", "osd.0", "mon.a")
+        if (run / f"{name}.pid").exists()
+    }
+    yield Server(
+        "rgw",
+        info["S3_ENDPOINT"],
+        info["S3_ACCESS_KEY"],
+        info["S3_SECRET_KEY"],
+        pids.get("client.rgw.a"),
+        tuple(pids.values()),
+        info["CEPH_CONF"],
+    )
 
 
 @contextmanager
@@ -161,6 +189,14 @@ def seed_uploads(
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, todo))
     return names
+
+
+CORES = os.cpu_count() or 1
+
+
+def cpu_pct(cpu_s: float, wall_s: float) -> float:
+    """CPU seconds over wall seconds as a percentage of all the machine's cores (100 = every core busy)."""
+    return 100 * cpu_s / wall_s / CORES if wall_s else 0.0
 
 
 def median_of(runs: int, fn: Callable[[], dict[str, float]]) -> dict[str, float]:

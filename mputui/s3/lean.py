@@ -3,7 +3,8 @@ AbortMultipartUpload.
 
 boto3 spends ~3-6 ms of client CPU per request (endpoint rules, the event system, the model-driven parser),
 which is what limits a scan of 100,000 uploads, not the network. These calls are signed here
-with SigV4 (signing key cached per day), sent over a urllib3 pool and parsed with ElementTree. Credentials still
+with SigV4 (signing key cached per day), sent over urllib3 (one kept-alive connection per worker thread, so the
+workers share no lock, and quick ACKs on Linux: see ``_QUICKACK``) and parsed with ElementTree. Credentials still
 come from the boto3 session (refreshable ones are refreshed as usual) and retries follow botocore's standard
 mode (same attempts, same retryable errors, exponential backoff with jitter). Errors are raised as botocore
 ``ClientError``/connection exceptions, so callers cannot tell the paths apart. ``MPUTUI_LEAN=0`` turns it off.
@@ -11,9 +12,12 @@ mode (same attempts, same retryable errors, exponential backoff with jitter). Er
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import random
+import socket
+import threading
 import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -23,6 +27,8 @@ from urllib.parse import quote, urlsplit
 
 import botocore.exceptions as bexc
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -50,6 +56,38 @@ RETRY_CODES = frozenset(
 )
 RETRY_STATUS = frozenset({500, 502, 503, 504})
 MAX_BACKOFF = 20.0
+
+
+# Linux: ACK the response's first segment at once. A server that writes the head and the body of a response
+# separately with Nagle's algorithm on (RGW's beast frontend by default) otherwise waits for the client's
+# delayed ACK (~40 ms) before sending the body, on every request of a kept-alive connection.
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
+def _quickack(sock: Any) -> None:
+    if _QUICKACK is not None and sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+
+
+class _QuickAckHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _quickack(self.sock)
+
+
+class _QuickAckHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _quickack(self.sock)
+
+
+class _QuickAckHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _QuickAckHTTPConnection
+
+
+class _QuickAckHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _QuickAckHTTPSConnection
 
 
 def _quote(value: str, safe: str = "-_.~") -> str:
@@ -231,15 +269,36 @@ class LeanS3:
         self._max_attempts = max_attempts
         self._count = count
         self._signer = SigV4Signer()
-        self._pool = urllib3.PoolManager(
-            num_pools=16,
-            maxsize=pool_size,
-            retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-        )
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        del pool_size  # one kept-alive connection per worker thread and endpoint (see _connection_pool)
+        # Per thread: no lock shared by the workers (a shared pool's queue lock convoys under the GIL).
+        self._local = threading.local()
+        self._bases: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+    def _connection_pool(self, base: str) -> Any:
+        """This thread's connection pool for ``base`` (scheme://host[:port])."""
+        pools: dict[str, Any] | None = getattr(self._local, "pools", None)
+        if pools is None:
+            manager = urllib3.PoolManager(num_pools=16, maxsize=1, retries=False, timeout=self._timeout)
+            manager.pool_classes_by_scheme = {"http": _QuickAckHTTPPool, "https": _QuickAckHTTPSPool}
+            self._local.manager = manager
+            pools = self._local.pools = {}
+        pool = pools.get(base)
+        if pool is None:
+            pool = pools[base] = self._local.manager.connection_from_url(base)
+        return pool
 
     def _base(self, bucket: str, region: str) -> tuple[str, str, str]:
         """(scheme://host[:port], host header, path prefix) for the bucket, addressed as boto3 would."""
+        cached = self._bases.get((bucket, region))
+        if cached is None:
+            cached = self._address(bucket, region)
+            if len(self._bases) > 4096:
+                self._bases.clear()
+            self._bases[(bucket, region)] = cached
+        return cached
+
+    def _address(self, bucket: str, region: str) -> tuple[str, str, str]:
         endpoint = urlsplit(self._endpoint_for(region))
         host = endpoint.netloc
         default_port = {"http": ":80", "https": ":443"}.get(endpoint.scheme, "")
@@ -331,7 +390,7 @@ class LeanS3:
         target = f"{path}?" + "&".join(f"{_quote(k)}={_quote(v)}" if v else _quote(k) for k, v in query)
         # The pool gets the request target as is: urllib3 would normalise "/./" and "//" in a full URL,
         # and those are legal in S3 keys.
-        pool = self._pool.connection_from_url(base)
+        pool = self._connection_pool(base)
         attempt = 0
         while True:
             attempt += 1
