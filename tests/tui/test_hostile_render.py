@@ -154,7 +154,7 @@ def key_cell(table: UploadTable, strip: Strip) -> tuple[str, int]:
 def row_strip(table: VirtualTable, index: int) -> Strip:
     """The painted line of row ``index`` (it must be on screen)."""
     y = index - int(table.scroll_y) + 1  # one header line
-    assert 1 <= y < table.scrollable_content_region.height, f"row {index} is not on screen"
+    assert 0 < y < table.scrollable_content_region.height, f"row {index} is not on screen"
     return table.render_line(y)
 
 
