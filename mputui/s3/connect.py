@@ -214,7 +214,6 @@ class S3Connection:
                         endpoint_for=lambda region: self.client(region).meta.endpoint_url,
                         path_style=self.settings.path_style,
                         max_attempts=self.max_attempts,
-                        pool_size=self._config.max_pool_connections,
                         connect_timeout=self.settings.connect_timeout,
                         read_timeout=self.settings.read_timeout,
                         count=self._count_request,

@@ -258,7 +258,6 @@ class LeanS3:
         endpoint_for: Any,
         path_style: bool,
         max_attempts: int,
-        pool_size: int,
         connect_timeout: float,
         read_timeout: float,
         count: Any,
@@ -270,8 +269,8 @@ class LeanS3:
         self._count = count
         self._signer = SigV4Signer()
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-        del pool_size  # one kept-alive connection per worker thread and endpoint (see _connection_pool)
-        # Per thread: no lock shared by the workers (a shared pool's queue lock convoys under the GIL).
+        # One kept-alive connection per worker thread and endpoint (see _connection_pool): no lock shared by
+        # the workers (a shared pool's queue lock convoys under the GIL).
         self._local = threading.local()
         self._bases: dict[tuple[str, str], tuple[str, str, str]] = {}
 
