@@ -19,6 +19,7 @@ import botocore.exceptions as bexc
 
 from mputui.s3.errors import REDIRECT_CODES, MputuiError, describe, error_code
 from mputui.s3.lean import LeanS3
+from mputui.s3.lean_loop import LeanLoop
 
 DEFAULT_CONCURRENCY = 32
 DEFAULT_MAX_ATTEMPTS = 6
@@ -203,6 +204,9 @@ class S3Connection:
             or not self._lean_enabled
         ):
             return None
+        return self._lean_client()
+
+    def _lean_client(self) -> LeanS3:
         if self._lean is None:
             with self._lock:
                 if self._lean is None:
@@ -219,6 +223,19 @@ class S3Connection:
                         count=self._count_request,
                     )
         return self._lean
+
+    def lean_loop(self, *, cancelled: Callable[[], bool] = lambda: False) -> LeanLoop | None:
+        """An event loop sending many lean calls at once (close it after use), or ``None`` when the lean path
+        is off. Callers redo on the threaded path (``call``) whatever it does not answer with success."""
+        if not self._lean_enabled:
+            return None
+        return LeanLoop(
+            self._lean_client(),
+            concurrency=self.settings.concurrency,
+            connect_timeout=self.settings.connect_timeout,
+            read_timeout=self.settings.read_timeout,
+            cancelled=cancelled,
+        )
 
     def list_bucket_names(self) -> list[str]:
         """Every bucket the credentials can list, by name."""

@@ -14,10 +14,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, is_gone
+from mputui.s3.lean import key_path, parse_list_parts
+from mputui.s3.lean_loop import LeanCall, LeanLoop, LeanResponse, LoopCancelled
 from mputui.s3.models import (
     BucketDone,
     BucketsListed,
@@ -62,15 +65,7 @@ def list_parts(
         if marker:
             params["PartNumberMarker"] = marker
         page = conn.call(bucket, "list_parts", **params)
-        for p in page.get("Parts", []):
-            parts.append(
-                Part(
-                    part_number=int(p["PartNumber"]),
-                    size=int(p.get("Size", 0)),
-                    etag=_strip_etag(p.get("ETag")),
-                    last_modified=p.get("LastModified"),
-                )
-            )
+        parts.extend(_parts_of(page))
         if not page.get("IsTruncated"):
             break
         next_marker = int(page.get("NextPartNumberMarker") or 0)
@@ -78,6 +73,22 @@ def list_parts(
             # A server that does not advance would loop forever; the parts so far are all we can know.
             raise RuntimeError(f"ListParts paging did not advance past part {marker}")
         marker = next_marker
+    return _unique(parts)
+
+
+def _parts_of(page: dict[str, Any]) -> list[Part]:
+    return [
+        Part(
+            part_number=int(p["PartNumber"]),
+            size=int(p.get("Size", 0)),
+            etag=_strip_etag(p.get("ETag")),
+            last_modified=p.get("LastModified"),
+        )
+        for p in page.get("Parts", [])
+    ]
+
+
+def _unique(parts: list[Part]) -> list[Part]:
     # Servers list parts in order, but dedupe/sort anyway: a repeated page must not double-count bytes.
     unique = {p.part_number: p for p in parts}
     return [unique[n] for n in sorted(unique)]
@@ -199,6 +210,8 @@ class InventoryScan:
         self._outstanding = 0
         self._start_requests = 0
         self._t0 = 0.0
+        self._executor: ThreadPoolExecutor | None = None
+        self._loop: LeanLoop | None = None
 
     # -- public ----------------------------------------------------------------------------------------
 
@@ -245,7 +258,9 @@ class InventoryScan:
         self._t0 = time.monotonic()
         self._start_requests = self.conn.requests
         failed: str | None = None
-        executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mputui-scan")
+        executor = self._executor = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="mputui-scan"
+        )
         ticker = threading.Thread(target=self._tick, name="mputui-scan-progress", daemon=True)
         try:
             try:
@@ -263,12 +278,16 @@ class InventoryScan:
                     self._buckets[name] = _BucketState(name)
             if not names:
                 self._all_done.set()
+            else:
+                self._loop = self._start_loop()
             for name in names:
                 executor.submit(self._scan_bucket, executor, self._buckets[name])
             while not self._all_done.wait(0.05):
                 if self._cancel.is_set():
                     break
         finally:
+            if self._loop is not None:
+                self._loop.close()
             executor.shutdown(wait=True, cancel_futures=True)
             self._all_done.set()
             summaries = tuple(self._summary(b) for b in self._buckets.values())
@@ -285,6 +304,13 @@ class InventoryScan:
             )
             self._emit(ScanFinished(totals, summaries))
             self._queue.put(None)
+
+    def _start_loop(self) -> LeanLoop | None:
+        """The event loop for the ListParts fan-out, if the lean path is on (else: the thread pool)."""
+        try:
+            return self.conn.lean_loop(cancelled=self._cancel.is_set)
+        except Exception:
+            return None  # e.g. no credentials: the threaded path reports it per bucket
 
     def _tick(self) -> None:
         while not self._all_done.wait(self.progress_interval):
@@ -310,6 +336,9 @@ class InventoryScan:
             ):
                 with state.lock:
                     state.pending += len(batch)
+                if self._loop is not None:
+                    self._submit_to_loop(self._loop, state, batch)
+                    continue
                 for upload in batch:
                     try:
                         executor.submit(self._scan_upload, state, upload)
@@ -322,6 +351,47 @@ class InventoryScan:
         with state.lock:
             state.listing_done = True
         self._maybe_finish(state)
+
+    def _submit_to_loop(self, loop: LeanLoop, state: _BucketState, batch: list[Upload]) -> None:
+        region = self.conn.bucket_region(state.name)
+        max_parts = str(self.page_size)
+        loop.submit(
+            (
+                LeanCall(
+                    "GET",
+                    upload.bucket,
+                    region,
+                    key_path(upload.key),
+                    (("uploadId", upload.upload_id), ("max-parts", max_parts)),
+                ),
+                partial(self._parts_answered, state, upload),
+            )
+            for upload in batch
+        )
+
+    def _parts_answered(
+        self, state: _BucketState, upload: Upload, _call: LeanCall, answer: LeanResponse | BaseException
+    ) -> None:
+        """In the loop's thread: a one-page success is recorded here; anything else is redone on the thread
+        pool, which pages, retries, follows redirects and describes errors."""
+        if isinstance(answer, LeanResponse) and answer.status == 200:
+            try:
+                page = parse_list_parts(answer.body)
+            except Exception:
+                page = None
+            if page is not None and not page["IsTruncated"]:
+                self._record(state, with_parts(upload, _unique(_parts_of(page))))
+                return
+        if isinstance(answer, LoopCancelled) or self._cancel.is_set():
+            state.error = "cancelled"
+            self._record(state, None)
+            return
+        try:
+            assert self._executor is not None
+            self._executor.submit(self._scan_upload, state, upload)
+        except RuntimeError:  # executor shut down: the scan was cancelled
+            state.error = "cancelled"
+            self._record(state, None)
 
     def _scan_upload(self, state: _BucketState, upload: Upload) -> None:
         result: Upload | None
@@ -343,6 +413,9 @@ class InventoryScan:
         except Exception as exc:
             # Completed or aborted since it was listed: it is no longer an in-progress upload.
             result = None if is_gone(exc) else replace(upload, error=describe(exc))
+        self._record(state, result)
+
+    def _record(self, state: _BucketState, result: Upload | None) -> None:
         if result is not None:
             with state.lock:
                 state.uploads += 1

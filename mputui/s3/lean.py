@@ -374,6 +374,28 @@ class LeanS3:
         body = self._request("GET", bucket, region, "", query, "ListMultipartUploads").data
         return parse_list_uploads(body)
 
+    def request_bytes(
+        self, method: str, bucket: str, region: str, key_path: str, query: tuple[tuple[str, str], ...]
+    ) -> tuple[str, bytes]:
+        """(scheme://host[:port], the signed HTTP/1.1 request) for an event loop to send; counts it."""
+        base, host, prefix = self._base(bucket, region)
+        path = (prefix + key_path) or "/"
+        creds = self._credentials.get_frozen_credentials()
+        headers = self._signer.headers(
+            method=method,
+            host=host,
+            path=path,
+            query=list(query),
+            region=region,
+            access_key=creds.access_key,
+            secret_key=creds.secret_key,
+            token=creds.token,
+        )
+        lines = [f"{method} {_target(path, query)} HTTP/1.1", f"Host: {host}", "User-Agent: mputui-lean"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        self._count()
+        return base, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
     def _request(
         self,
         method: str,
@@ -386,7 +408,7 @@ class LeanS3:
     ) -> Any:
         base, host, prefix = self._base(bucket, region)
         path = (prefix + key_path) or "/"
-        target = f"{path}?" + "&".join(f"{_quote(k)}={_quote(v)}" if v else _quote(k) for k, v in query)
+        target = _target(path, query)
         # The pool gets the request target as is: urllib3 would normalise "/./" and "//" in a full URL,
         # and those are legal in S3 keys.
         pool = self._connection_pool(base)
@@ -438,6 +460,15 @@ class LeanS3:
     def _backoff(attempt: int) -> None:
         # botocore standard mode: random jitter times 2^(attempt-1), capped at 20 s.
         time.sleep(random.random() * min(MAX_BACKOFF, 2 ** (attempt - 1)))
+
+
+def _target(path: str, query: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
+    return f"{path}?" + "&".join(f"{_quote(k)}={_quote(v)}" if v else _quote(k) for k, v in query)
+
+
+def key_path(key: str) -> str:
+    """A key as a URI path (``/`` kept, everything else outside the unreserved set percent-encoded)."""
+    return _key_path(key)
 
 
 def _key_path(key: str) -> str:
