@@ -16,8 +16,9 @@ from mputui.cli.common import (
     duration_arg,
 )
 from mputui.formatting import age_of, format_age, format_size, safe_text
+from mputui.jobs.abort import abort_uploads
 from mputui.parsing import parse_s3_url
-from mputui.s3.actions import AbortResult, abort_uploads
+from mputui.s3.actions import AbortResult
 from mputui.s3.checksums import FileVerification, verify_file
 from mputui.s3.commit import CommitPlan, complete_upload, head_object, load_plan
 from mputui.s3.connect import S3Connection

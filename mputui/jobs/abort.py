@@ -6,12 +6,19 @@ and 5xx with backoff, and an upload that belonged to a journaled job takes its j
 
 from __future__ import annotations
 
+import queue
+import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
 
 from mputui.jobs.engine import DEFAULT_RETRY, Cancelled, CancelToken, Engine, RetryPolicy, with_retries
 from mputui.jobs.journal import Journal
-from mputui.s3.actions import AbortResult, abort_upload, confirm_abort
+from mputui.s3.actions import AbortResult, abort_upload, confirm_abort, confirm_aborts
 from mputui.s3.connect import S3Connection
+from mputui.s3.lean import key_path
+from mputui.s3.lean_loop import LeanCall, LeanLoop, LeanResponse, LoopCancelled
 from mputui.s3.models import Upload
 
 
@@ -58,6 +65,26 @@ def abort_uploads(
     token = cancel or CancelToken()
     jobs = journal.by_upload() if journal is not None else {}
     workers = max(1, min(concurrency or conn.settings.concurrency, len(todo) or 1))
+    loop = _loop_for(conn, todo, token, cancelled)
+    if loop is None:
+        results = _threaded(conn, todo, workers, token, cancelled, policy)
+    else:
+        results = _on_loop(conn, loop, todo, token, cancelled, policy)
+    for result in results:
+        record = jobs.get(result.upload.ident)
+        if record is not None and journal is not None and (result.ok or result.already_gone):
+            journal.remove(record.id)
+        yield result
+
+
+def _threaded(
+    conn: S3Connection,
+    todo: list[Upload],
+    workers: int,
+    token: CancelToken,
+    cancelled: Callable[[], bool],
+    policy: RetryPolicy,
+) -> Iterator[AbortResult]:
     with Engine(workers, policy=policy, cancel=token, name="mputui-abort") as engine:
         for upload, result in engine.map_unordered(
             lambda u: abort_one(conn, u, policy=policy, cancel=token), todo, retry=False
@@ -68,7 +95,93 @@ def abort_uploads(
                 continue
             if isinstance(result, BaseException):
                 result = AbortResult(upload, ok=False, error=str(result))
-            record = jobs.get(upload.ident)
-            if record is not None and journal is not None and (result.ok or result.already_gone):
-                journal.remove(record.id)
             yield result
+
+
+def _loop_for(
+    conn: S3Connection, todo: list[Upload], token: CancelToken, cancelled: Callable[[], bool]
+) -> LeanLoop | None:
+    if len(todo) < 2:
+        return None
+    try:
+        return conn.lean_loop(cancelled=lambda: token.cancelled or cancelled())
+    except Exception:
+        return None  # e.g. no credentials: the threaded path reports it per upload
+
+
+# Aborts the server accepted are checked for a racing commit together (see confirm_aborts): up to this many,
+# or what arrived within this time.
+CHECK_BATCH = 500
+CHECK_SECONDS = 0.25
+
+
+def _on_loop(
+    conn: S3Connection,
+    loop: LeanLoop,
+    todo: list[Upload],
+    token: CancelToken,
+    cancelled: Callable[[], bool],
+    policy: RetryPolicy,
+) -> Iterator[AbortResult]:
+    """DELETEs on the event loop; anything but an accepted abort is redone on the threaded path."""
+    answers: queue.SimpleQueue[tuple[str, Upload, Any]] = queue.SimpleQueue()
+
+    def answered(upload: Upload, _call: LeanCall, answer: LeanResponse | BaseException) -> None:
+        if isinstance(answer, LeanResponse) and answer.status in (200, 204):
+            metadata = {"HTTPStatusCode": answer.status, "HTTPHeaders": answer.headers}
+            answers.put(("accepted", upload, {"ResponseMetadata": metadata}))
+        elif isinstance(answer, LoopCancelled):
+            answers.put(("skipped", upload, None))
+        else:
+            answers.put(("redo", upload, None))
+
+    def redo(upload: Upload) -> None:
+        try:
+            answers.put(("done", upload, abort_one(conn, upload, policy=policy, cancel=token)))
+        except Cancelled:
+            answers.put(("skipped", upload, None))
+        except Exception as exc:
+            answers.put(("done", upload, AbortResult(upload, ok=False, error=str(exc))))
+
+    with loop, ThreadPoolExecutor(max_workers=8, thread_name_prefix="mputui-abort") as pool:
+        loop.submit(
+            (
+                LeanCall(
+                    "DELETE",
+                    u.bucket,
+                    conn.bucket_region(u.bucket),
+                    key_path(u.key),
+                    (("uploadId", u.upload_id),),
+                ),
+                partial(answered, u),
+            )
+            for u in todo
+        )
+        outstanding = len(todo)
+        accepted: list[tuple[Upload, dict[str, Any]]] = []
+        since = 0.0
+        while outstanding or accepted:
+            if cancelled():
+                token.cancel()
+            try:
+                wait = None if not accepted else max(0.0, since + CHECK_SECONDS - time.monotonic())
+                kind, upload, payload = answers.get(timeout=wait if outstanding else 0)
+            except queue.Empty:
+                kind = ""
+            if kind == "accepted":
+                if not accepted:
+                    since = time.monotonic()
+                accepted.append((upload, payload))
+                outstanding -= 1
+            elif kind == "redo":
+                pool.submit(redo, upload)
+            elif kind == "skipped":
+                outstanding -= 1
+            elif kind == "done":
+                outstanding -= 1
+                yield payload
+            if accepted and (
+                not outstanding or len(accepted) >= CHECK_BATCH or time.monotonic() - since >= CHECK_SECONDS
+            ):
+                yield from confirm_aborts(conn, accepted)
+                accepted = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -70,12 +71,20 @@ def confirm_abort(conn: S3Connection, upload: Upload, response: dict[str, Any]) 
     One HEAD of the key. A multipart object there, written within a few seconds of the abort (server clock),
     means a concurrent commit also succeeded — reported, not hidden.
     """
-    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
     try:
-        server_time = parsedate_to_datetime(headers["date"]) if headers.get("date") else None
+        server_time = _server_time(response)
         obj = head_object(conn, upload.bucket, upload.key)
     except Exception:
         return AbortResult(upload, ok=True)
+    return _race_checked(upload, server_time, obj)
+
+
+def _server_time(response: dict[str, Any]) -> datetime | None:
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
+    return parsedate_to_datetime(headers["date"]) if headers.get("date") else None
+
+
+def _race_checked(upload: Upload, server_time: datetime | None, obj: ExistingObject | None) -> AbortResult:
     if (
         obj is not None
         and server_time is not None
@@ -92,6 +101,84 @@ def confirm_abort(conn: S3Connection, upload: Upload, response: dict[str, Any]) 
             "(Ceph RGW then loses the committed object): check the object",
         )
     return AbortResult(upload, ok=True)
+
+
+# Keys whose URL encoding is the key itself: a listing shows them the same whether or not the server encodes
+# keys (RGW encodes without saying so), so they can be matched against a listing.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9/._~-]+")
+LIST_CHECK_MIN = 8  # fewer accepted aborts in one bucket: one HEAD each costs less than a listing
+LIST_PAGES_PER_KEYS = 50  # at most one listing page per this many keys, then HEADs for the rest
+LIST_PAGE = 1000
+
+
+def confirm_aborts(
+    conn: S3Connection, accepted: list[tuple[Upload, dict[str, Any]]], *, concurrency: int = 8
+) -> list[AbortResult]:
+    """``confirm_abort`` for many aborts the server accepted, with fewer requests.
+
+    Per bucket, the objects in the key range of the aborted uploads are listed (ListObjectsV2, a read) once
+    instead of one HEAD per key, when there are enough plain keys; the rest, and any key the listing did not
+    cover within its page budget, get their HEAD.
+    """
+    results: list[AbortResult] = []
+    heads: list[tuple[Upload, dict[str, Any]]] = []
+    by_bucket: dict[str, list[tuple[Upload, dict[str, Any]]]] = {}
+    for item in accepted:
+        if _PLAIN_KEY.fullmatch(item[0].key):
+            by_bucket.setdefault(item[0].bucket, []).append(item)
+        else:
+            heads.append(item)
+    for bucket, items in by_bucket.items():
+        if len(items) < LIST_CHECK_MIN:
+            heads += items
+            continue
+        try:
+            objects, covered = _list_key_range(conn, bucket, sorted({u.key for u, _ in items}))
+        except Exception:
+            heads += items  # e.g. no s3:ListBucket permission: HEAD answers without it
+            continue
+        for upload, response in items:
+            if covered(upload.key):
+                results.append(_race_checked(upload, _server_time(response), objects.get(upload.key)))
+            else:
+                heads.append((upload, response))
+    if heads:
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(heads)))) as pool:
+            results += pool.map(lambda item: confirm_abort(conn, *item), heads)
+    return results
+
+
+def _list_key_range(
+    conn: S3Connection, bucket: str, keys: list[str]
+) -> tuple[dict[str, ExistingObject], Callable[[str], bool]]:
+    """The objects (plain keys only) from ``keys[0]`` on, and which keys that listing covered."""
+    first, last = keys[0], keys[-1]  # sorted: their common prefix is everyone's
+    common = next(
+        (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last))
+    )
+    params: dict[str, Any] = {"Prefix": first[:common], "MaxKeys": LIST_PAGE}
+    if keys[0][:-1]:
+        params["StartAfter"] = keys[0][:-1]  # sorts before keys[0]: the listing includes it
+    objects: dict[str, ExistingObject] = {}
+    bound = ""
+    for _ in range(max(1, len(keys) // LIST_PAGES_PER_KEYS)):
+        page = conn.call(bucket, "list_objects_v2", **params)
+        for item in page.get("Contents", []):
+            key = item.get("Key", "")
+            if _PLAIN_KEY.fullmatch(key):
+                objects[key] = ExistingObject(
+                    size=int(item.get("Size", 0)),
+                    etag=normalize_etag(item.get("ETag")),
+                    last_modified=item.get("LastModified"),
+                )
+                bound = max(bound, key)
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            return objects, lambda key: True
+        if bound >= keys[-1]:
+            break
+        params["ContinuationToken"] = token
+    return objects, lambda key: bool(bound) and key <= bound
 
 
 def _could_be_commit_of(etag: str, upload: Upload) -> bool:

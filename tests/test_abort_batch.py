@@ -1,0 +1,138 @@
+"""Bulk abort with fewer requests: DELETEs on the lean loop, one listing instead of a HEAD per key to catch a
+commit that raced an abort — with exactly the answers of the per-key check, on both servers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+from test_inventory import make_uploads
+
+from conftest import BucketFactory, S3Server
+from mputui.jobs.abort import abort_uploads
+from mputui.s3 import actions
+from mputui.s3.actions import confirm_abort, confirm_aborts
+from mputui.s3.connect import S3Connection
+from mputui.s3.inventory import iter_upload_pages
+from mputui.s3.models import Upload
+
+MiB = 1024 * 1024
+
+
+def _commit(client: Any, bucket: str, key: str) -> None:
+    """A two-part multipart object at ``key``, written now."""
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    etags = [
+        client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=body)["ETag"]
+        for n, body in ((1, b"a" * 5 * MiB), (2, b"b"))
+    ]
+    client.complete_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
+    )
+
+
+def _accepted(keys: list[str], bucket: str, at: datetime) -> list[tuple[Upload, dict[str, Any]]]:
+    response = {
+        "ResponseMetadata": {"HTTPHeaders": {"date": format_datetime(at.astimezone(UTC), usegmt=True)}}
+    }
+    return [
+        (Upload(bucket=bucket, key=k, upload_id=f"id-{k}", initiated=at, parts=2), response) for k in keys
+    ]
+
+
+def _view(results: list[actions.AbortResult]) -> dict[str, tuple[bool, bool]]:
+    return {r.upload.key: (r.ok, r.raced_commit) for r in results}
+
+
+@pytest.mark.parametrize("small_pages", [False, True])
+def test_batched_race_check_answers_as_the_per_key_check(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory, monkeypatch: pytest.MonkeyPatch, small_pages: bool
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    plain = [f"batch/k{i:02d}" for i in range(12)]
+    raced = ["batch/k03", "batch/k07", "batch/k11"]
+    hostile = "batch/ü x[b]"
+    for key in [*raced, hostile]:
+        _commit(client, bucket, key)
+    client.put_object(Bucket=bucket, Key="batch/k05", Body=b"single-part: never a commit")
+    for i in range(6):  # objects inside the listed range that are nobody's target
+        client.put_object(Bucket=bucket, Key=f"batch/k03-other-{i}", Body=b"x")
+    now = client.head_object(Bucket=bucket, Key=raced[0])["LastModified"]
+    items = _accepted([*plain, hostile], bucket, now)
+    if small_pages:
+        # Two-key pages and a budget of two pages: the listing covers only the first keys; HEADs do the rest.
+        monkeypatch.setattr(actions, "LIST_PAGE", 2)
+        monkeypatch.setattr(actions, "LIST_PAGES_PER_KEYS", 6)
+    conn = S3Connection(s3_server.settings())
+    batched = _view(confirm_aborts(conn, items))
+    requests = conn.requests
+    one_by_one = _view([confirm_abort(conn, u, r) for u, r in items])
+    assert batched == one_by_one
+    assert {k for k, (_ok, flagged) in batched.items() if flagged} == {*raced, hostile}
+    if small_pages:
+        assert 2 + 1 < requests < 1 + len(items)  # two pages, some HEADs
+    else:
+        assert requests == 2  # one listing for the 12 plain keys, one HEAD for the hostile key
+
+
+def test_few_keys_or_a_denied_listing_fall_back_to_heads(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    _commit(client, bucket, "few/b")
+    now = client.head_object(Bucket=bucket, Key="few/b")["LastModified"]
+    conn = S3Connection(s3_server.settings())
+    few = _view(confirm_aborts(conn, _accepted(["few/a", "few/b"], bucket, now)))
+    assert few == {"few/a": (True, False), "few/b": (True, True)} and conn.requests == 2
+    keys = [f"few/{c}" for c in "abcdefghij"]
+
+    def denied(*_: Any, **__: Any) -> Any:
+        raise PermissionError("AccessDenied")
+
+    original = conn.call
+    monkeypatch.setattr(
+        conn, "call", lambda b, op, **p: denied() if op == "list_objects_v2" else original(b, op, **p)
+    )
+    results = _view(confirm_aborts(conn, _accepted(keys, bucket, now)))
+    assert results == {k: (True, k == "few/b") for k in keys}
+
+
+def test_bulk_abort_takes_one_request_per_upload(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    keys = [f"bulk/{i:03d}.bin" for i in range(40)]
+    make_uploads(client, bucket, keys, parts=1)
+    conn = S3Connection(s3_server.settings(concurrency=8))
+    targets = [u for page in iter_upload_pages(conn, bucket) for u in page]
+    requests = conn.requests
+    results = list(abort_uploads(conn, targets))
+    assert sorted(r.upload.key for r in results) == keys
+    assert all(r.ok and not r.raced_commit and r.error is None for r in results)
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    # 40 DELETEs and the race check as one listing per batch (a batch closes at most every 0.25 s).
+    assert len(keys) < conn.requests - requests <= len(keys) + 4
+
+
+def test_bulk_abort_of_gone_uploads_reports_them_gone(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    keys = [f"gone/{i}" for i in range(6)]
+    make_uploads(client, bucket, keys, parts=1)
+    conn = S3Connection(s3_server.settings())
+    targets = [u for page in iter_upload_pages(conn, bucket) for u in page]
+    for u in targets[:3]:  # someone else aborts half of them first
+        client.abort_multipart_upload(Bucket=bucket, Key=u.key, UploadId=u.upload_id)
+    results = {r.upload.key: r for r in abort_uploads(conn, targets)}
+    assert {k for k, r in results.items() if r.already_gone} == {u.key for u in targets[:3]}
+    assert {k for k, r in results.items() if r.ok} == {u.key for u in targets[3:]}
