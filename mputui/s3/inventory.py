@@ -337,7 +337,12 @@ class InventoryScan:
                 with state.lock:
                     state.pending += len(batch)
                 if self._loop is not None:
-                    self._submit_to_loop(self._loop, state, batch)
+                    if self._cancel.is_set():
+                        raise ScanCancelled
+                    try:
+                        self._submit_to_loop(self._loop, state, batch)
+                    except RuntimeError:  # the loop was closed: the scan was cancelled
+                        raise ScanCancelled from None
                     continue
                 for upload in batch:
                     try:

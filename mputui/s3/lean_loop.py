@@ -246,9 +246,9 @@ class _Pool:
         self.idle: list[_Connection] = []
         self.all: set[_Connection] = set()
 
-    async def get(self) -> tuple[_Connection, bool]:
-        """A connection, and whether it was kept alive from an earlier request."""
-        while self.idle:
+    async def get(self, *, fresh: bool = False) -> tuple[_Connection, bool]:
+        """A connection (a new one if ``fresh``), and whether it was kept alive from an earlier request."""
+        while self.idle and not fresh:
             conn = self.idle.pop()
             if not conn.closed:
                 return conn, True
@@ -378,7 +378,7 @@ class LeanLoop:
         if pool is None:
             pool = self._pools[base] = _Pool(self.loop, base, self.connect_timeout)
         for attempt in (1, 2):
-            conn, reused = await pool.get()
+            conn, reused = await pool.get(fresh=attempt == 2)
             if attempt == 2:
                 # Same request again on a fresh connection: sign anew (the clock moved) and count it.
                 base, data = self.lean.request_bytes(
