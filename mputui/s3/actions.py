@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -81,7 +82,12 @@ def confirm_abort(conn: S3Connection, upload: Upload, response: dict[str, Any]) 
 
 def _server_time(response: dict[str, Any]) -> datetime | None:
     headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
-    return parsedate_to_datetime(headers["date"]) if headers.get("date") else None
+    return _http_date(headers["date"]) if headers.get("date") else None
+
+
+@functools.lru_cache(maxsize=64)
+def _http_date(text: str) -> datetime:
+    return parsedate_to_datetime(text)  # many aborts answer within the same second
 
 
 def _race_checked(upload: Upload, server_time: datetime | None, obj: ExistingObject | None) -> AbortResult:

@@ -13,6 +13,7 @@ mode (same attempts, same retryable errors, exponential backoff with jitter). Er
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import random
@@ -131,8 +132,7 @@ class SigV4Signer:
 
         ``path`` is already URI-encoded (S3 does not double-encode it).
         """
-        now = now or datetime.now(UTC)
-        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        amz_date = now.strftime("%Y%m%dT%H%M%SZ") if now is not None else _amz_date(int(time.time()))
         date = amz_date[:8]
         headers = {"host": host, "x-amz-content-sha256": EMPTY_SHA256, "x-amz-date": amz_date}
         if token:
@@ -151,18 +151,23 @@ class SigV4Signer:
         )
         scope = f"{date}/{region}/{self.service}/aws4_request"
         to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.new(self._signing_key(secret_key, date, region), to_sign.encode(), hashlib.sha256)
+        signature = hmac.digest(self._signing_key(secret_key, date, region), to_sign.encode(), "sha256")
         out = {
             "X-Amz-Date": amz_date,
             "X-Amz-Content-SHA256": EMPTY_SHA256,
             "Authorization": (
                 f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, "
-                f"Signature={signature.hexdigest()}"
+                f"Signature={signature.hex()}"
             ),
         }
         if token:
             out["X-Amz-Security-Token"] = token
         return out
+
+
+@functools.lru_cache(maxsize=4)
+def _amz_date(epoch_second: int) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch_second))
 
 
 def _parse_time(text: str | None) -> datetime | None:

@@ -20,7 +20,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from mputui.s3.lean import LeanS3
@@ -162,6 +161,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[LeanResponse] | None = None
         self.closed = False
         self.received = False
+        self.deadline = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -177,7 +177,6 @@ class _Connection(asyncio.Protocol):
         self.received = False
         self.waiter = self.owner.loop.create_future()
         self.transport.write(data)
-        self._quickack()
         return self.waiter
 
     def _quickack(self) -> None:
@@ -306,6 +305,7 @@ class LeanLoop:
         self._active = 0
         self._pools: dict[str, _Pool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
         self._thread = threading.Thread(target=self.loop.run_forever, name="mputui-lean-loop", daemon=True)
         self._thread.start()
@@ -385,7 +385,8 @@ class LeanLoop:
                     call.method, call.bucket, call.region, call.key_path, call.query
                 )
             waiter = conn.send(data, call.method == "HEAD")
-            timer = self.loop.call_later(self.read_timeout, _expire, waiter)
+            conn.deadline = self.loop.time() + self.read_timeout
+            self._watch_timeouts()
             try:
                 response = await waiter
             except StaleConnection:
@@ -397,11 +398,24 @@ class LeanLoop:
                 conn._abort()
                 pool.all.discard(conn)
                 raise
-            finally:
-                timer.cancel()
             pool.put(conn)
             return response
         raise AssertionError("unreachable")
+
+    def _watch_timeouts(self) -> None:
+        # One sweep timer for all exchanges in flight, not a timer per request (cheaper at thousands/s).
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_later(min(1.0, self.read_timeout / 4), self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        now = self.loop.time()
+        for pool in self._pools.values():
+            for conn in pool.all:
+                if conn.waiter is not None and not conn.waiter.done() and conn.deadline <= now:
+                    conn.waiter.set_exception(TimeoutError("read timeout"))
+        if self._active:
+            self._watch_timeouts()
 
     async def _shutdown(self) -> None:
         self._closed = True
@@ -414,8 +428,5 @@ class LeanLoop:
             self._answer(call, callback, LoopCancelled())
         for pool in self._pools.values():
             pool.close()
-
-
-def _expire(waiter: asyncio.Future[Any]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError("read timeout"))
+        if self._sweeper is not None:
+            self._sweeper.cancel()
