@@ -4,9 +4,9 @@
 
 Each run seeds the same uploads again, then aborts them all: the baseline one at a time with boto3 (as the
 DreamObjects script does after its prompt), mputui with ``mputui.jobs.abort.abort_uploads`` (concurrency 32;
-each abort also HEADs the key to catch a commit that raced it). Prints medians, the speed-up, requests/s and
-the server's CPU (RGW: radosgw + OSD + monitor) as a percentage of all the machine's cores: near 100 the
-server, not the client, sets the pace.
+a commit that raced an abort is looked for with one listing of the aborted keys' range per batch). Prints medians, the speed-up, requests/s and
+the server's CPU (RGW: radosgw + OSD + monitor) as a percentage of all the machine's cores (near 100 the
+server, not the client, sets the pace), and the latency proxy's CPU ms per request (bench/delayproxy.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.harness import (
     CORES,
+    Proxy,
     Server,
     cpu_pct,
     latency_proxy,
@@ -41,21 +42,30 @@ def _targets(conn: S3Connection, bucket: str) -> list[Any]:
     return [u for page in iter_upload_pages(conn, bucket) for u in page]
 
 
-def sequential(server: Server, url: str, bucket: str) -> dict[str, float]:
-    client = server.client(url, pool=2)
+def sequential(server: Server, proxy: Proxy, bucket: str) -> dict[str, float]:
+    client = server.client(proxy.url, pool=2)
     uploads = [
         u
         for p in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket)
         for u in p.get("Uploads", [])
     ]
-    cpu0, srv0, t0 = time.process_time(), server.cpu_seconds(), time.perf_counter()
+    cpu0, srv0, px0, t0 = time.process_time(), server.cpu_seconds(), proxy.cpu_seconds(), time.perf_counter()
     for u in uploads:
         client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
     wall = time.perf_counter() - t0
-    return _metrics(len(uploads), len(uploads), wall, time.process_time() - cpu0, server.cpu_seconds() - srv0)
+    return _metrics(
+        len(uploads),
+        len(uploads),
+        wall,
+        time.process_time() - cpu0,
+        server.cpu_seconds() - srv0,
+        proxy.cpu_seconds() - px0,
+    )
 
 
-def _metrics(aborted: int, requests: int, wall: float, cpu: float, server_cpu: float) -> dict[str, float]:
+def _metrics(
+    aborted: int, requests: int, wall: float, cpu: float, server_cpu: float, proxy_cpu: float
+) -> dict[str, float]:
     return {
         "aborted": float(aborted),
         "requests": float(requests),
@@ -66,21 +76,33 @@ def _metrics(aborted: int, requests: int, wall: float, cpu: float, server_cpu: f
         "server_cpu_s": server_cpu,
         "server_cpu_ms_per_abort": 1000 * server_cpu / aborted if aborted else 0.0,
         "server_cpu_pct": cpu_pct(server_cpu, wall),
+        # The wall time the server's own CPU work would take with every core to itself: no client can be faster.
+        "server_floor_s": server_cpu / CORES,
+        # The latency proxy's CPU (0 without one): what the machine spends emulating the network.
+        "proxy_cpu_ms_per_req": 1000 * proxy_cpu / requests if requests else 0.0,
     }
 
 
-def concurrent(server: Server, url: str, bucket: str) -> dict[str, float]:
+def concurrent(server: Server, proxy: Proxy, bucket: str) -> dict[str, float]:
     conn = S3Connection(
         ConnectionSettings(
-            endpoint_url=url, demo_credentials=(server.access_key, server.secret_key), concurrency=CONCURRENCY
+            endpoint_url=proxy.url,
+            demo_credentials=(server.access_key, server.secret_key),
+            concurrency=CONCURRENCY,
         )
     )
     targets = _targets(conn, bucket)
-    requests0, cpu0, srv0, t0 = conn.requests, time.process_time(), server.cpu_seconds(), time.perf_counter()
+    requests0, cpu0, srv0, px0 = conn.requests, time.process_time(), server.cpu_seconds(), proxy.cpu_seconds()
+    t0 = time.perf_counter()
     ok = sum(1 for r in abort_uploads(conn, targets) if r.ok or r.already_gone)
     wall = time.perf_counter() - t0
     return _metrics(
-        ok, conn.requests - requests0, wall, time.process_time() - cpu0, server.cpu_seconds() - srv0
+        ok,
+        conn.requests - requests0,
+        wall,
+        time.process_time() - cpu0,
+        server.cpu_seconds() - srv0,
+        proxy.cpu_seconds() - px0,
     )
 
 
@@ -98,11 +120,11 @@ def main() -> None:
         server = rgw if args.server == "rgw" and rgw is not None else moto
         for rtt in (float(x) for x in args.rtt.split(",")):
             results: dict[str, list[dict[str, float]]] = {"sequential": [], "mputui": []}
-            with latency_proxy(server, rtt) as url:
+            with latency_proxy(server, rtt) as proxy:
                 for _ in range(args.runs):
                     for name, fn in (("sequential", sequential), ("mputui", concurrent)):
                         (bucket,) = seed_uploads(server, f"abort-{name}", 1, args.uploads, parts_per_upload=0)
-                        results[name].append(fn(server, url, bucket))
+                        results[name].append(fn(server, proxy, bucket))
             medians = {
                 name: {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in runs[0]}
                 for name, runs in results.items()
@@ -117,6 +139,8 @@ def main() -> None:
                         "aborter": name,
                         **m,
                         "speedup": medians["sequential"]["wall_s"] / m["wall_s"],
+                        # The speed-up if mputui took exactly the server's floor (the machine's ceiling).
+                        "server_bound_speedup": medians["sequential"]["wall_s"] / m["server_floor_s"],
                     }
                 )
             print_table("bulk abort (medians so far)", rows, list(rows[0]))

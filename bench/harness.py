@@ -129,33 +129,52 @@ def rgw_server() -> Iterator[Server | None]:
     )
 
 
+@dataclass(frozen=True)
+class Proxy:
+    """Where the client should send requests: the latency proxy (``pid``), or the server itself (no proxy)."""
+
+    url: str
+    pid: int | None
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by the proxy process (0 without one)."""
+        return cpu_seconds(self.pid)
+
+
 @contextmanager
-def latency_proxy(server: Server, rtt: float) -> Iterator[str]:
-    """The server's URL behind a proxy (its own process) adding ``rtt`` seconds per request."""
+def latency_proxy(server: Server, rtt: float) -> Iterator[Proxy]:
+    """The server behind bench/delayproxy.py (its own process), adding ``rtt`` seconds per exchange.
+
+    ``rtt <= 0``: no proxy, the server's own URL.
+    """
     if rtt <= 0:
-        yield server.url
+        yield Proxy(server.url, None)
         return
     parts = urlsplit(server.url)
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(ROOT / "tests" / "faultproxy.py"),
+            str(ROOT / "bench" / "delayproxy.py"),
             "--upstream",
             f"{parts.hostname}:{parts.port}",
-            "--latency",
+            "--rtt",
             str(rtt),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with proc:  # closes its pipes and reaps it
+        try:
+            assert proc.stdout is not None
+            port = int(proc.stdout.readline())
+            yield Proxy(f"http://127.0.0.1:{port}", proc.pid)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def seed_uploads(

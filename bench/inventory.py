@@ -5,14 +5,17 @@
 The baseline is the DreamObjects script (seeds/000) ported faithfully to boto3: for each bucket, for each
 upload, list its parts, one request at a time. Both find every upload with its exact size. Printed: wall time,
 requests, requests/s, time to the first upload delivered, client CPU ms per request, server CPU seconds, and the
-ratio to the lower bound ``requests * RTT / concurrency``, and the server's CPU (RGW: radosgw + OSD + monitor) as
-a percentage of all the machine's cores. ``--big`` adds 20,000 uploads in 50 buckets (on RGW when it is
-available, else on moto, saying so), by default without the sequential baseline (``--big-baseline-runs``).
+ratio to the lower bound ``requests * RTT / concurrency``, the server's CPU (RGW: radosgw + OSD + monitor) as
+a percentage of all the machine's cores, and the latency proxy's CPU ms per request (bench/delayproxy.py:
+CPU a real network would not take from the client and server). ``--big`` adds 20,000 uploads in 50 buckets
+(on RGW when it is available, else on moto, saying so), by default without the sequential baseline
+(``--big-baseline-runs``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -22,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.harness import (
     CORES,
+    Proxy,
     Server,
     cpu_pct,
     latency_proxy,
@@ -39,9 +43,9 @@ from mputui.s3.models import UploadFound
 CONCURRENCY = 32
 
 
-def sequential_scan(server: Server, url: str, buckets: set[str]) -> dict[str, float]:
+def sequential_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str, float]:
     """The DreamObjects script's algorithm, in boto3: every bucket, every upload, its parts, sequentially."""
-    client = server.client(url, pool=2)
+    client = server.client(proxy.url, pool=2)
     requests = 0
 
     def count(**_: Any) -> None:
@@ -49,7 +53,7 @@ def sequential_scan(server: Server, url: str, buckets: set[str]) -> dict[str, fl
         requests += 1
 
     client.meta.events.register("before-send.s3", count)
-    cpu0, srv0, t0 = time.process_time(), server.cpu_seconds(), time.perf_counter()
+    cpu0, srv0, px0, t0 = time.process_time(), server.cpu_seconds(), proxy.cpu_seconds(), time.perf_counter()
     first = None
     uploads = size = 0
     for b in client.list_buckets()["Buckets"]:
@@ -68,21 +72,32 @@ def sequential_scan(server: Server, url: str, buckets: set[str]) -> dict[str, fl
                     first = time.perf_counter() - t0
     wall = time.perf_counter() - t0
     return _metrics(
-        wall, requests, first, time.process_time() - cpu0, server.cpu_seconds() - srv0, uploads, size
+        wall,
+        requests,
+        first,
+        time.process_time() - cpu0,
+        server.cpu_seconds() - srv0,
+        proxy.cpu_seconds() - px0,
+        uploads,
+        size,
     )
 
 
-def mputui_scan(server: Server, url: str, buckets: set[str]) -> dict[str, float]:
+def mputui_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str, float]:
     """mputui's InventoryScan over every bucket (the bench buckets are the only ones counted)."""
     conn = S3Connection(
         ConnectionSettings(
-            endpoint_url=url, demo_credentials=(server.access_key, server.secret_key), concurrency=CONCURRENCY
+            endpoint_url=proxy.url,
+            demo_credentials=(server.access_key, server.secret_key),
+            concurrency=CONCURRENCY,
         )
     )
+    # Like the baseline's boto3 client, the connection's client is made before the clock starts.
+    conn.client()
     # Only the benchmark's buckets (the server may hold the other dataset too); ListBuckets is still sent.
     listed = conn.list_bucket_names
     conn.list_bucket_names = lambda: [n for n in listed() if n in buckets]  # type: ignore[method-assign]
-    cpu0, srv0, t0 = time.process_time(), server.cpu_seconds(), time.perf_counter()
+    cpu0, srv0, px0, t0 = time.process_time(), server.cpu_seconds(), proxy.cpu_seconds(), time.perf_counter()
     first = None
     uploads = size = 0
     for event in InventoryScan(conn).events():
@@ -93,12 +108,26 @@ def mputui_scan(server: Server, url: str, buckets: set[str]) -> dict[str, float]
                 first = time.perf_counter() - t0
     wall = time.perf_counter() - t0
     return _metrics(
-        wall, conn.requests, first, time.process_time() - cpu0, server.cpu_seconds() - srv0, uploads, size
+        wall,
+        conn.requests,
+        first,
+        time.process_time() - cpu0,
+        server.cpu_seconds() - srv0,
+        proxy.cpu_seconds() - px0,
+        uploads,
+        size,
     )
 
 
 def _metrics(
-    wall: float, requests: int, first: float | None, cpu: float, server_cpu: float, uploads: int, size: int
+    wall: float,
+    requests: int,
+    first: float | None,
+    cpu: float,
+    server_cpu: float,
+    proxy_cpu: float,
+    uploads: int,
+    size: int,
 ) -> dict[str, float]:
     return {
         "wall_s": wall,
@@ -109,6 +138,10 @@ def _metrics(
         "client_cpu_pct": cpu_pct(cpu, wall),
         "server_cpu_s": server_cpu,
         "server_cpu_pct": cpu_pct(server_cpu, wall),
+        # The wall time the server's own CPU work would take with every core to itself: no client can be faster.
+        "server_floor_s": server_cpu / CORES,
+        # The latency proxy's CPU (0 without one): what the machine spends emulating the network.
+        "proxy_cpu_ms_per_req": 1000 * proxy_cpu / requests if requests else 0.0,
         "uploads": float(uploads),
         "bytes": float(size),
     }
@@ -122,13 +155,13 @@ def bench(
     names = set(buckets)
     expected = len(buckets)
     for rtt in rtts:
-        with latency_proxy(server, rtt) as url:
+        with latency_proxy(server, rtt) as proxy:
             base = (
-                median_of(baseline_runs, lambda url=url: sequential_scan(server, url, names))
+                median_of(baseline_runs, functools.partial(sequential_scan, server, proxy, names))
                 if baseline_runs
                 else None
             )
-            ours = median_of(runs, lambda url=url: mputui_scan(server, url, names))
+            ours = median_of(runs, functools.partial(mputui_scan, server, proxy, names))
         if base is not None and (base["uploads"] != ours["uploads"] or base["bytes"] != ours["bytes"]):
             raise SystemExit(f"results differ: baseline {base} vs mputui {ours}")
         if not ours["uploads"] or not expected:
@@ -146,6 +179,10 @@ def bench(
                     "scanner": name,
                     **m,
                     "speedup": base["wall_s"] / m["wall_s"] if base is not None else None,
+                    # The speed-up if the scan took exactly the server's floor (the machine's ceiling).
+                    "server_bound_speedup": base["wall_s"] / m["server_floor_s"]
+                    if base is not None
+                    else None,
                     "x_lower_bound": m["wall_s"] / bound if bound else None,
                 }
             )
@@ -165,7 +202,10 @@ COLUMNS = [
     "client_cpu_ms_per_req",
     "client_cpu_pct",
     "server_cpu_pct",
+    "server_floor_s",
+    "proxy_cpu_ms_per_req",
     "speedup",
+    "server_bound_speedup",
     "x_lower_bound",
 ]
 
