@@ -36,6 +36,7 @@ from mputui.s3.models import (
 )
 
 MAX_PAGE = 1000
+FIRST_PAGE = 5
 
 
 class ScanCancelled(Exception):
@@ -100,11 +101,13 @@ def iter_upload_pages(
     *,
     prefix: str = "",
     page_size: int = MAX_PAGE,
+    first_page_size: int | None = None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Iterator[list[Upload]]:
     """Pages of in-progress uploads in ``bucket`` (ListMultipartUploads, KeyMarker + UploadIdMarker).
 
     Uploads come without part totals. Duplicates that some servers repeat across pages are dropped.
+    ``first_page_size`` (smaller) gets the first uploads back sooner.
     """
     key_marker = ""
     id_marker = ""
@@ -114,7 +117,8 @@ def iter_upload_pages(
             raise ScanCancelled
         # No EncodingType=url: RGW encodes keys but does not echo EncodingType, so a client cannot tell
         # whether to decode. Raw XML carries every key RGW and AWS accept (tested with hostile keys).
-        params: dict[str, Any] = {"MaxUploads": page_size}
+        first = not key_marker
+        params: dict[str, Any] = {"MaxUploads": first_page_size if first and first_page_size else page_size}
         if prefix:
             params["Prefix"] = prefix
         if key_marker:
@@ -332,6 +336,9 @@ class InventoryScan:
                 state.name,
                 prefix=self.prefix,
                 page_size=self.page_size,
+                # Every bucket's first page at once, small, so that uploads stream (and their ListParts
+                # start) well before the large pages of many buckets are all listed.
+                first_page_size=min(FIRST_PAGE, self.page_size),
                 cancelled=self._cancel.is_set,
             ):
                 with state.lock:
