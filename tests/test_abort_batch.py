@@ -136,3 +136,28 @@ def test_bulk_abort_of_gone_uploads_reports_them_gone(
     results = {r.upload.key: r for r in abort_uploads(conn, targets)}
     assert {k for k, r in results.items() if r.already_gone} == {u.key for u in targets[:3]}
     assert {k for k, r in results.items() if r.ok} == {u.key for u in targets[3:]}
+
+
+def test_bulk_abort_reports_each_failure_with_its_reason(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    keys = [f"mixed/{i}" for i in range(4)]
+    make_uploads(client, bucket, keys, parts=1)
+    conn = S3Connection(s3_server.settings())
+    targets = [u for page in iter_upload_pages(conn, bucket) for u in page]
+    now = targets[0].initiated
+    missing_bucket = Upload(bucket=f"{bucket}-absent", key="k", upload_id="x", initiated=now)
+    unknown_id = Upload(bucket=bucket, key="mixed/0", upload_id="not-an-upload-id", initiated=now)
+    results = {
+        (r.upload.bucket, r.upload.upload_id): r
+        for r in abort_uploads(conn, [*targets, missing_bucket, unknown_id])
+    }
+    assert len(results) == len(targets) + 2
+    assert all(results[(bucket, u.upload_id)].ok for u in targets)
+    failed = results[(missing_bucket.bucket, "x")]
+    assert not failed.ok and not failed.already_gone and failed.error == "bucket not found"
+    gone = results[(bucket, "not-an-upload-id")]
+    assert not gone.ok and gone.already_gone
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
