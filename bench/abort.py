@@ -29,6 +29,7 @@ from bench.harness import (
     print_table,
     rgw_server,
     seed_uploads,
+    steal_seconds,
     write_result,
 )
 from mputui.jobs.abort import abort_uploads
@@ -49,11 +50,12 @@ def sequential(server: Server, proxy: Proxy, bucket: str) -> dict[str, float]:
         for p in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket)
         for u in p.get("Uploads", [])
     ]
-    cpu0, srv0, px0, t0 = time.process_time(), server.cpu_seconds(), proxy.cpu_seconds(), time.perf_counter()
+    steal0, cpu0, srv0, px0 = steal_seconds(), time.process_time(), server.cpu_seconds(), proxy.cpu_seconds()
+    t0 = time.perf_counter()
     for u in uploads:
         client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
     wall = time.perf_counter() - t0
-    return _metrics(
+    metrics = _metrics(
         len(uploads),
         len(uploads),
         wall,
@@ -61,6 +63,9 @@ def sequential(server: Server, proxy: Proxy, bucket: str) -> dict[str, float]:
         server.cpu_seconds() - srv0,
         proxy.cpu_seconds() - px0,
     )
+    # Other guests' share of this machine's cores during the run (hypervisor steal).
+    metrics["steal_pct"] = cpu_pct(steal_seconds() - steal0, wall)
+    return metrics
 
 
 def _metrics(
@@ -93,10 +98,11 @@ def concurrent(server: Server, proxy: Proxy, bucket: str) -> dict[str, float]:
     )
     targets = _targets(conn, bucket)
     requests0, cpu0, srv0, px0 = conn.requests, time.process_time(), server.cpu_seconds(), proxy.cpu_seconds()
+    steal0 = steal_seconds()
     t0 = time.perf_counter()
     ok = sum(1 for r in abort_uploads(conn, targets) if r.ok or r.already_gone)
     wall = time.perf_counter() - t0
-    return _metrics(
+    metrics = _metrics(
         ok,
         conn.requests - requests0,
         wall,
@@ -104,6 +110,9 @@ def concurrent(server: Server, proxy: Proxy, bucket: str) -> dict[str, float]:
         server.cpu_seconds() - srv0,
         proxy.cpu_seconds() - px0,
     )
+    # Other guests' share of this machine's cores during the run (hypervisor steal).
+    metrics["steal_pct"] = cpu_pct(steal_seconds() - steal0, wall)
+    return metrics
 
 
 def main() -> None:

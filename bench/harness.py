@@ -213,6 +213,18 @@ def seed_uploads(
 CORES = os.cpu_count() or 1
 
 
+def steal_seconds() -> float:
+    """CPU seconds the hypervisor gave to other guests so far, all cores (Linux /proc/stat; 0 elsewhere).
+
+    A benchmark that ran while this was high ran on less machine than it seems: its rows say so.
+    """
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def cpu_pct(cpu_s: float, wall_s: float) -> float:
     """CPU seconds over wall seconds as a percentage of all the machine's cores (100 = every core busy)."""
     return 100 * cpu_s / wall_s / CORES if wall_s else 0.0

@@ -34,6 +34,7 @@ from bench.harness import (
     print_table,
     rgw_server,
     seed_uploads,
+    steal_seconds,
     write_result,
 )
 from mputui.s3.connect import ConnectionSettings, S3Connection
@@ -53,7 +54,8 @@ def sequential_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str
         requests += 1
 
     client.meta.events.register("before-send.s3", count)
-    cpu0, srv0, px0, t0 = time.process_time(), server.cpu_seconds(), proxy.cpu_seconds(), time.perf_counter()
+    steal0, cpu0, srv0, px0 = steal_seconds(), time.process_time(), server.cpu_seconds(), proxy.cpu_seconds()
+    t0 = time.perf_counter()
     first = None
     uploads = size = 0
     for b in client.list_buckets()["Buckets"]:
@@ -71,7 +73,7 @@ def sequential_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str
                 if first is None:
                     first = time.perf_counter() - t0
     wall = time.perf_counter() - t0
-    return _metrics(
+    metrics = _metrics(
         wall,
         requests,
         first,
@@ -81,6 +83,9 @@ def sequential_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str
         uploads,
         size,
     )
+    # Other guests' share of this machine's cores during the run (hypervisor steal).
+    metrics["steal_pct"] = cpu_pct(steal_seconds() - steal0, wall)
+    return metrics
 
 
 def mputui_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str, float]:
@@ -97,7 +102,8 @@ def mputui_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str, fl
     # Only the benchmark's buckets (the server may hold the other dataset too); ListBuckets is still sent.
     listed = conn.list_bucket_names
     conn.list_bucket_names = lambda: [n for n in listed() if n in buckets]  # type: ignore[method-assign]
-    cpu0, srv0, px0, t0 = time.process_time(), server.cpu_seconds(), proxy.cpu_seconds(), time.perf_counter()
+    steal0, cpu0, srv0, px0 = steal_seconds(), time.process_time(), server.cpu_seconds(), proxy.cpu_seconds()
+    t0 = time.perf_counter()
     first = None
     uploads = size = 0
     for event in InventoryScan(conn).events():
@@ -107,7 +113,7 @@ def mputui_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str, fl
             if first is None:
                 first = time.perf_counter() - t0
     wall = time.perf_counter() - t0
-    return _metrics(
+    metrics = _metrics(
         wall,
         conn.requests,
         first,
@@ -117,6 +123,9 @@ def mputui_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str, fl
         uploads,
         size,
     )
+    # Other guests' share of this machine's cores during the run (hypervisor steal).
+    metrics["steal_pct"] = cpu_pct(steal_seconds() - steal0, wall)
+    return metrics
 
 
 def _metrics(
@@ -203,6 +212,7 @@ COLUMNS = [
     "client_cpu_pct",
     "server_cpu_pct",
     "server_floor_s",
+    "steal_pct",
     "proxy_cpu_ms_per_req",
     "speedup",
     "server_bound_speedup",
