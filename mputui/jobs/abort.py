@@ -1,7 +1,9 @@
 """Abort many exact uploads on the jobs engine (retries, cancel), keeping the job journal in step.
 
-A drop-in for ``mputui.s3.actions.abort_uploads`` for the TUI and CLI: each abort is retried on throttling
-and 5xx with backoff, and an upload that belonged to a journaled job takes its journal record with it.
+Used by the TUI and the CLI. Many targets go out as DELETEs on the lean event loop and a commit that raced an
+abort is looked for per batch (``confirm_aborts``); anything else, and a single target, goes the per-upload way:
+retried on throttling and 5xx with backoff. An upload that belonged to a journaled job takes its journal record
+with it.
 """
 
 from __future__ import annotations

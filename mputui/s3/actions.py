@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -224,35 +224,3 @@ def abort_upload(conn: S3Connection, upload: Upload) -> AbortResult:
             return AbortResult(upload, ok=False, already_gone=True, error="already gone")
         return AbortResult(upload, ok=False, error=describe(exc))
     return confirm_abort(conn, upload, response)
-
-
-def abort_uploads(
-    conn: S3Connection,
-    uploads: Iterable[Upload],
-    *,
-    concurrency: int | None = None,
-    cancelled: Callable[[], bool] = lambda: False,
-) -> Iterator[AbortResult]:
-    """Abort many exact targets concurrently; yields each result as it completes.
-
-    Stops submitting new aborts once ``cancelled()`` is true (aborts already sent still report).
-    """
-    todo = list(uploads)
-    workers = max(1, min(concurrency or conn.settings.concurrency, len(todo) or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mputui-abort") as pool:
-        it = iter(todo)
-        running: set[Future[AbortResult]] = set()
-        for upload in it:
-            running.add(pool.submit(abort_upload, conn, upload))
-            if len(running) >= workers * 2:
-                break
-        while running:
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                yield fut.result()
-            if cancelled():
-                continue
-            for upload in it:
-                running.add(pool.submit(abort_upload, conn, upload))
-                if len(running) >= workers * 2:
-                    break
