@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TextIO
 
 from mputui.parsing import ParseError, parse_duration, parse_size
 from mputui.s3.connect import DEFAULT_CONCURRENCY, ConnectionSettings
+from mputui.s3.errors import MputuiError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -117,3 +119,25 @@ class Context:
         """Write one JSON Lines object (ASCII-escaped, so keys round-trip exactly) and flush."""
         self.out.write(json.dumps(obj, ensure_ascii=True) + "\n")
         self.out.flush()
+
+
+def refuse_unsafe(ctx: Context, what: str, *, yes: bool, dry_run: bool | None = None) -> None:
+    """Refuse (exit 2) to ``what`` under ``--read-only``, or without ``--yes`` when no one can answer a question.
+
+    Called before anything is listed or planned, so a script fails fast. ``dry_run`` is the command's
+    ``--dry-run`` (None: it has none): a dry run changes nothing and is never refused.
+    """
+    if dry_run:
+        return
+    if ctx.read_only:
+        hint = "" if dry_run is None else " (--dry-run shows the plan)"
+        raise MputuiError(f"--read-only: refusing to {what}{hint}", exit_code=EXIT_USAGE)
+    if not yes and not ctx.stdin_is_tty:
+        raise MputuiError(f"refusing to {what} without --yes: stdin is not a terminal", exit_code=EXIT_USAGE)
+
+
+def ask(ctx: Context, question: str) -> bool:
+    """Ask ``question [y/N]`` on stderr and read the answer from stdin: True only for y or yes."""
+    ctx.err.write(f"{question} [y/N] ")
+    ctx.err.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")

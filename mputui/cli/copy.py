@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import replace
 from typing import Any
 
-from mputui.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Context, add_global_options, size_arg
+from mputui.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Context,
+    add_global_options,
+    ask,
+    refuse_unsafe,
+    size_arg,
+)
+from mputui.cli.job_output import LiveLine, shared_event_json, shared_event_text
 from mputui.formatting import format_size, safe_text
 from mputui.jobs.copy import Copier, CopyPlan, CopySummary, plan_events
 from mputui.jobs.events import (
     CopyEvent,
     CopyPlanned,
-    JobAborted,
     JobProgress,
     ObjectCopied,
     ObjectFailed,
@@ -91,12 +99,7 @@ def cmd_cp(args: argparse.Namespace, ctx: Context) -> int:
     src = parse_s3_url(args.src)
     dst = parse_s3_url(args.dst)
     check_part_size(args.part_size)
-    if ctx.read_only and not args.dry_run:
-        raise MputuiError("refusing to copy in --read-only mode (--dry-run shows the plan)", exit_code=2)
-    if not args.dry_run and not args.yes and not ctx.stdin_is_tty:
-        raise MputuiError(
-            "refusing to copy without confirmation: stdin is not a terminal; pass --yes", exit_code=2
-        )
+    refuse_unsafe(ctx, "copy", yes=args.yes, dry_run=args.dry_run)
     src_conn = S3Connection(ctx.settings)
     dst_extra = dest_settings(args, ctx.settings)
     dst_conn = S3Connection(dst_extra) if dst_extra else src_conn
@@ -141,10 +144,7 @@ def confirm(ctx: Context, plan: CopyPlan, dst: str) -> bool:
         parts.append(f"{plan.count('skip')} identical object(s) skipped")
     if plan.stale:
         parts.append(f"{len(plan.stale)} outdated job(s) aborted (their source changed)")
-    ctx.err.write("; ".join(parts) + ". Proceed? [y/N] ")
-    ctx.err.flush()
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")
+    return ask(ctx, "; ".join(parts) + ". Proceed?")
 
 
 def event_json(event: CopyEvent) -> dict[str, Any] | None:
@@ -181,42 +181,14 @@ def event_json(event: CopyEvent) -> dict[str, Any] | None:
             "resumed": event.resumed,
             "job": event.job_id,
         }
-    if isinstance(event, ObjectSkipped):
-        return {
-            "type": "skipped",
-            "src": event.src,
-            "dst": event.dst,
-            "size": event.size,
-            "reason": event.reason,
-        }
-    if isinstance(event, ObjectFailed):
-        return {
-            "type": "failed",
-            "src": event.src,
-            "dst": event.dst,
-            "size": event.size,
-            "error": event.error,
-            "job": event.job_id,
-            "resumable": event.resumable,
-        }
-    if isinstance(event, JobAborted):
-        return {
-            "type": "aborted",
-            "job": event.job_id,
-            "src": event.src,
-            "dst": event.dst,
-            "reason": event.reason,
-        }
-    return None
+    return shared_event_json(event, source_field="src")
 
 
-class CopyPrinter:
+class CopyPrinter(LiveLine):
     """Prints copy events: JSON Lines, or text lines plus a live progress line on a terminal's stderr."""
 
     def __init__(self, ctx: Context, *, json_output: bool) -> None:
-        self.ctx = ctx
-        self.json = json_output
-        self.live = not json_output and bool(getattr(ctx.err, "isatty", lambda: False)())
+        super().__init__(ctx, json_output=json_output)
         self._jobs: dict[str, JobProgress] = {}
         self._objects_total = 0
         self._bytes_total = 0
@@ -224,8 +196,6 @@ class CopyPrinter:
         self._bytes_done = 0
         self._moved_done = 0
         self._t0 = time.monotonic()
-        self._last_line = 0.0
-        self._shown = False
 
     def start(self, plan: CopyPlan) -> None:
         todo = [i for i in plan.items if i.action != "skip"]
@@ -315,14 +285,8 @@ class CopyPrinter:
             )
         elif isinstance(event, ObjectSkipped):
             self.ctx.out.write(f"skipped {safe_text(event.src)} → {safe_text(event.dst)}  ({event.reason})\n")
-        elif isinstance(event, ObjectFailed):
-            self.ctx.err.write(
-                f"mputui: error: {safe_text(event.src)} → {safe_text(event.dst)}: {event.error}\n"
-            )
-        elif isinstance(event, JobAborted):
-            self.ctx.err.write(
-                f"mputui: aborted job {event.job_id} ({safe_text(event.dst)}): {event.reason}\n"
-            )
+        else:
+            shared_event_text(self.ctx, event)
         self.ctx.out.flush()
         self._progress(force=True)
 
@@ -352,19 +316,10 @@ class CopyPrinter:
             f"part(s)), skipped {summary.skipped}, failed {summary.failed} in {summary.elapsed:.1f}s\n"
         )
 
-    def clear(self) -> None:
-        if self._shown:
-            self.ctx.err.write("\r\x1b[K")
-            self.ctx.err.flush()
-            self._shown = False
-
     def _progress(self, force: bool = False) -> None:
-        if not self.live:
+        if not self.due(force=force):
             return
         now = time.monotonic()
-        if not force and now - self._last_line < 0.2:
-            return
-        self._last_line = now
         done = self._bytes_done + sum(p.bytes_done for p in self._jobs.values())
         moved = self._moved_done + sum(p.bytes_moved for p in self._jobs.values())
         elapsed = now - self._t0
@@ -372,9 +327,7 @@ class CopyPrinter:
         eta = (
             f"ETA {int((self._bytes_total - done) / rate)}s" if rate > 0 and done < self._bytes_total else ""
         )
-        self.ctx.err.write(
-            f"\r\x1b[K{self._objects_done}/{self._objects_total} objects  {format_size(done)}/"
+        self.show(
+            f"{self._objects_done}/{self._objects_total} objects  {format_size(done)}/"
             f"{format_size(self._bytes_total)}  {format_size(int(rate))}/s  {eta}"
         )
-        self.ctx.err.flush()
-        self._shown = True

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from mputui.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Context, add_global_options
+from mputui.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Context,
+    add_global_options,
+    ask,
+    refuse_unsafe,
+)
 from mputui.cli.copy import CopyPrinter, add_dest_options
 from mputui.formatting import age_of, format_age, format_size, safe_text
 from mputui.jobs.copy import Copier
@@ -134,8 +141,7 @@ def _connections(
 
 def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
     """``mputui jobs resume ID``: copy the missing parts and complete; abort if the source changed."""
-    if ctx.read_only:
-        raise MputuiError("refusing to resume a job in --read-only mode", exit_code=EXIT_USAGE)
+    refuse_unsafe(ctx, "resume a job", yes=True)
     journal = Journal()
     record = journal.find(args.job_id)
     src, dst = _connections(args, ctx, record)
@@ -163,24 +169,16 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
     """``mputui jobs abort ID``: abort exactly the job's upload, then forget the job."""
-    if ctx.read_only:
-        raise MputuiError("refusing to abort a job in --read-only mode", exit_code=EXIT_USAGE)
+    refuse_unsafe(ctx, "abort a job", yes=args.yes)
     journal = Journal()
     record = journal.find(args.job_id)
-    if not args.yes:
-        if not ctx.stdin_is_tty:
-            raise MputuiError(
-                "refusing to abort without confirmation: stdin is not a terminal; pass --yes",
-                exit_code=EXIT_USAGE,
-            )
-        ctx.err.write(
-            f"abort job {record.id}: upload {record.upload_id or '(not created)'} of {safe_text(record.dst)}, "
-            f"{len(record.done)}/{record.parts_total} parts done? [y/N] "
-        )
-        ctx.err.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            ctx.err.write("mputui: nothing aborted\n")
-            return EXIT_FAILED
+    if not args.yes and not ask(
+        ctx,
+        f"abort job {record.id}: upload {record.upload_id or '(not created)'} of {safe_text(record.dst)}, "
+        f"{len(record.done)}/{record.parts_total} parts done?",
+    ):
+        ctx.err.write("mputui: nothing aborted\n")
+        return EXIT_FAILED
     src, dst = _connections(args, ctx, record)
     Copier(src, dst, journal=journal).abort(record)
     if args.json:

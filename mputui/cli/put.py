@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
 from mputui.cli.common import (
@@ -14,7 +13,9 @@ from mputui.cli.common import (
     EXIT_USAGE,
     Context,
     add_global_options,
+    ask,
     positive_int,
+    refuse_unsafe,
     size_arg,
 )
 from mputui.cli.copy import check_part_size
@@ -95,24 +96,6 @@ def register(sub: Any) -> None:
     resume.set_defaults(handler=cmd_resume)
 
 
-def _refuse_unsafe(ctx: Context, args: argparse.Namespace, what: str) -> None:
-    if args.dry_run:
-        return
-    if ctx.read_only:
-        raise MputuiError(f"--read-only: refusing to {what} (--dry-run shows the plan)", exit_code=EXIT_USAGE)
-    if not args.yes and not ctx.stdin_is_tty:
-        raise MputuiError(
-            f"refusing to {what} without confirmation: stdin is not a terminal; pass --yes",
-            exit_code=EXIT_USAGE,
-        )
-
-
-def _ask(ctx: Context, question: str) -> bool:
-    ctx.err.write(question + " Proceed? [y/N] ")
-    ctx.err.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
 # -- put ------------------------------------------------------------------------------------------------------
 
 
@@ -122,7 +105,7 @@ def cmd_put(args: argparse.Namespace, ctx: Context) -> int:
     check_part_size(args.part_size)
     if not os.path.exists(args.local_path):
         raise MputuiError(f"no such file or directory: {args.local_path}", exit_code=EXIT_USAGE)
-    _refuse_unsafe(ctx, args, "upload")
+    refuse_unsafe(ctx, "upload", yes=args.yes, dry_run=args.dry_run)
     options = PutOptions(
         mode=args.mode,
         part_size=args.part_size,
@@ -155,7 +138,7 @@ def cmd_put(args: argparse.Namespace, ctx: Context) -> int:
             question += f"; {plan.count('replace')} existing object(s) will be REPLACED"
         if plan.stale:
             question += f"; {len(plan.stale)} outdated job(s) aborted"
-        if not _ask(ctx, question + "."):
+        if not ask(ctx, question + ". Proceed?"):
             ctx.err.write("mputui: nothing uploaded\n")
             return EXIT_FAILED
     printer.start(len(todo), sum(i.size for i in todo))
@@ -181,7 +164,7 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
     url = parse_s3_url(args.url, require_key=True)
     if args.part_size is not None:
         check_part_size(args.part_size)
-    _refuse_unsafe(ctx, args, "resume an upload")
+    refuse_unsafe(ctx, "resume an upload", yes=args.yes, dry_run=args.dry_run)
     printer = PutPrinter(ctx, json_output=args.json)
     resumer = Resumer(S3Connection(ctx.settings), on_event=printer.on_event)
     try:
@@ -204,7 +187,7 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
         if not args.json:
             ctx.out.write("dry run: nothing sent\n")
         return EXIT_OK
-    if not args.yes and not _ask(
+    if not args.yes and not ask(
         ctx,
         f"send {len(plan.send)} part(s), {format_size(plan.bytes_to_send)}, and complete "
         f"{safe_text(plan.dst)} ({format_size(plan.file_size)})?",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from mputui.cli.common import (
     Context,
 )
+from mputui.cli.job_output import LiveLine, shared_event_json, shared_event_text
 from mputui.formatting import format_size, safe_text
-from mputui.jobs.events import JobAborted, JobProgress, ObjectFailed, ObjectSkipped
+from mputui.jobs.events import JobProgress, ObjectSkipped
 from mputui.jobs.put import PutSummary, plan_events
 from mputui.jobs.put_plan import PutPlan
 from mputui.jobs.resume import ResumePlan, ResumeSummary
@@ -55,44 +55,14 @@ def event_json(event: PutEvent) -> dict[str, Any] | None:
             "job": event.job_id,
             "etag": event.etag,
         }
-    if isinstance(event, ObjectSkipped):
-        return {
-            "type": "skipped",
-            "path": event.src,
-            "dst": event.dst,
-            "size": event.size,
-            "reason": event.reason,
-        }
-    if isinstance(event, ObjectFailed):
-        return {
-            "type": "failed",
-            "path": event.src,
-            "dst": event.dst,
-            "size": event.size,
-            "error": event.error,
-            "job": event.job_id,
-            "resumable": event.resumable,
-        }
-    if isinstance(event, JobAborted):
-        return {
-            "type": "aborted",
-            "job": event.job_id,
-            "path": event.src,
-            "dst": event.dst,
-            "reason": event.reason,
-        }
-    return None
+    return shared_event_json(event, source_field="path")
 
 
-class PutPrinter:
+class PutPrinter(LiveLine):
     """Prints put/resume events: JSON Lines, or text lines plus a live progress line on a terminal's stderr."""
 
     def __init__(self, ctx: Context, *, json_output: bool) -> None:
-        self.ctx = ctx
-        self.json = json_output
-        self.live = not json_output and bool(getattr(ctx.err, "isatty", lambda: False)())
-        self._shown = False
-        self._last = 0.0
+        super().__init__(ctx, json_output=json_output)
         self._hashed = 0
         self._progress: PutProgress | None = None
 
@@ -138,25 +108,15 @@ class PutPrinter:
             )
         elif isinstance(event, ObjectSkipped):
             self.ctx.out.write(f"skipped  {safe_text(event.dst)}  ({event.reason})\n")
-        elif isinstance(event, ObjectFailed):
-            self.ctx.err.write(
-                f"mputui: error: {safe_text(event.src)} → {safe_text(event.dst)}: {event.error}\n"
-            )
-        elif isinstance(event, JobAborted):
-            self.ctx.err.write(
-                f"mputui: aborted job {event.job_id} ({safe_text(event.dst)}): {event.reason}\n"
-            )
+        else:
+            shared_event_text(self.ctx, event)
         self.ctx.out.flush()
         if self._progress is not None:
             self._show_progress(self._progress, force=True)
 
     def _show_progress(self, p: PutProgress, *, force: bool = False) -> None:
-        if not self.live:
+        if not self.due(force=force):
             return
-        now = time.monotonic()
-        if not force and now - self._last < 0.2:
-            return
-        self._last = now
         eta = f"  ETA {int(p.eta)}s" if p.eta is not None and p.bytes_done < p.bytes_total else ""
         active = ""
         if p.active:
@@ -166,24 +126,11 @@ class PutPrinter:
             f"{p.files_done}/{p.files_total} files  {format_size(p.bytes_done)}/{format_size(p.bytes_total)}  "
             f"{format_size(int(p.rate))}/s{eta}{active}"
         )
-        self._line(text[:200], throttle=False)
+        self.show(text[:200])
 
-    def _line(self, text: str, *, throttle: bool = True) -> None:
-        if not self.live:
-            return
-        now = time.monotonic()
-        if throttle and now - self._last < 0.2:
-            return
-        self._last = now
-        self.ctx.err.write(f"\r\x1b[K{text}")
-        self.ctx.err.flush()
-        self._shown = True
-
-    def clear(self) -> None:
-        if self._shown:
-            self.ctx.err.write("\r\x1b[K")
-            self.ctx.err.flush()
-            self._shown = False
+    def _line(self, text: str) -> None:
+        if self.due():
+            self.show(text)
 
     # -- plans and summaries ----------------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,9 @@ from mputui.cli.common import (
     EXIT_USAGE,
     Context,
     add_global_options,
+    ask,
     duration_arg,
+    refuse_unsafe,
 )
 from mputui.formatting import age_of, format_age, format_size, safe_text
 from mputui.jobs.abort import abort_uploads
@@ -75,31 +76,13 @@ def _add_action_options(parser: argparse.ArgumentParser) -> None:
     add_global_options(parser, suppress=True)
 
 
-def confirm(args: argparse.Namespace, ctx: Context, question: str, what: str) -> bool:
-    """``--yes``, or ask on a terminal; refuse (exit 2) when stdin is not a terminal."""
-    if args.yes:
-        return True
-    if not ctx.stdin_is_tty:
-        raise MputuiError(f"refusing to {what} without --yes: stdin is not a terminal", exit_code=EXIT_USAGE)
-    ctx.err.write(f"{question} [y/N] ")
-    ctx.err.flush()
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")
-
-
-def _refuse_read_only(ctx: Context, what: str) -> None:
-    if ctx.read_only:
-        raise MputuiError(f"--read-only: refusing to {what}", exit_code=EXIT_USAGE)
-
-
 # --- commit ------------------------------------------------------------------------------------------------
 
 
 def cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
     """Plan, optionally verify against a local file, confirm, complete, and check the object."""
     url = parse_s3_url(args.url, require_key=True)
-    if not args.dry_run:
-        _refuse_read_only(ctx, "commit")
+    refuse_unsafe(ctx, "commit", yes=args.yes, dry_run=args.dry_run)
     conn = S3Connection(ctx.settings)
     try:
         plan = load_plan(conn, url.bucket, url.key, args.upload_id, contiguous_prefix=args.contiguous_prefix)
@@ -127,7 +110,7 @@ def cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
         f"Commit {len(plan.parts)} part(s), {format_size(plan.size)}, to "
         f"{safe_text(f's3://{plan.bucket}/{plan.key}')}{replace_note}?"
     )
-    if not confirm(args, ctx, question, "commit"):
+    if not args.yes and not ask(ctx, question):
         ctx.err.write("cancelled: nothing committed\n")
         return EXIT_FAILED
     result = complete_upload(conn, plan)
@@ -244,8 +227,7 @@ def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
     url = parse_s3_url(args.url)
     if args.upload_id is not None and not url.key:
         raise MputuiError("--upload-id needs the upload's key: s3://BUCKET/KEY", exit_code=EXIT_USAGE)
-    if not args.dry_run:
-        _refuse_read_only(ctx, "abort")
+    refuse_unsafe(ctx, "abort", yes=args.yes, dry_run=args.dry_run)
     conn = S3Connection(ctx.settings)
     skipped_active = 0
     if args.upload_id is not None:
@@ -262,7 +244,7 @@ def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out.write("dry run: nothing aborted\n")
         return EXIT_OK
     known = sum(u.size or 0 for u in targets)
-    if not confirm(args, ctx, f"Abort {len(targets)} upload(s), {format_size(known)}?", "abort"):
+    if not args.yes and not ask(ctx, f"Abort {len(targets)} upload(s), {format_size(known)}?"):
         ctx.err.write("cancelled: nothing aborted\n")
         return EXIT_FAILED
     return _run_aborts(args, ctx, conn, targets)

@@ -12,7 +12,6 @@ Events (``mputui.jobs.events``) reach ``on_event`` one at a time, from worker th
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from mputui.jobs.events import (
     ObjectSkipped,
 )
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
-from mputui.jobs.multipart import CrashHook, JobContext, JobFailed, MultipartJob, abort_record
+from mputui.jobs.multipart import JobContext, JobFailed, MultipartJob, abort_record
 from mputui.jobs.objects import ObjectInfo, head_object, list_objects, same_content
 from mputui.jobs.plan import (
     DEFAULT_PART_SIZE,
@@ -41,6 +40,7 @@ from mputui.jobs.plan import (
     source_spec,
     uses_multipart,
 )
+from mputui.jobs.runner import JobRunner
 from mputui.jobs.transfer import SourceChanged, Transfer
 from mputui.parsing import S3Url
 from mputui.s3.connect import S3Connection
@@ -102,7 +102,7 @@ class CopySummary:
     failures: list[ObjectFailed] = field(default_factory=list)
 
 
-class Copier:
+class Copier(JobRunner[CopyEvent]):
     """Plans and runs copies from ``src_conn`` to ``dst_conn`` (the same connection by default)."""
 
     def __init__(
@@ -115,28 +115,15 @@ class Copier:
         on_event: Callable[[CopyEvent], None] | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
+        super().__init__(journal=journal, on_event=on_event, cancel=cancel)
         self.src_conn = src_conn
         self.dst_conn = dst_conn or src_conn
         self.part_size = part_size
-        self.journal = journal or Journal()
         self.transfer = Transfer(self.src_conn, self.dst_conn)
-        self.cancel_token = cancel or CancelToken()
-        self._on_event = on_event
-        self._emit_lock = threading.Lock()
-        self._crash_hook = CrashHook()
         workers = self.dst_conn.settings.concurrency
         if self.transfer.streaming:
             workers = min(workers, STREAM_WORKERS)
         self.workers = workers
-
-    def cancel(self) -> None:
-        """Stop starting work (from any thread); running parts finish and are journaled."""
-        self.cancel_token.cancel()
-
-    def emit(self, event: CopyEvent) -> None:
-        if self._on_event is not None:
-            with self._emit_lock:
-                self._on_event(event)
 
     # -- plan -----------------------------------------------------------------------------------------
 

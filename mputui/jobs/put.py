@@ -20,7 +20,6 @@ import contextlib
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -29,9 +28,10 @@ from mputui.jobs.engine import Cancelled, CancelToken, Engine, with_retries
 from mputui.jobs.events import JobAborted, ObjectFailed, ObjectSkipped
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint
 from mputui.jobs.localfiles import LocalFile, digest_file, gzip_bytes, read_range, stream_file
-from mputui.jobs.multipart import CrashHook, JobFailed, abort_record
+from mputui.jobs.multipart import JobFailed, abort_record
 from mputui.jobs.objects import ObjectInfo
 from mputui.jobs.put_plan import PutItem, PutOptions, PutPlan, PutPlanner, put_job_id
+from mputui.jobs.runner import JobRunner
 from mputui.jobs.transfer import Transfer
 from mputui.jobs.upload import (
     KIND_PUT,
@@ -70,7 +70,7 @@ class PutSummary:
     failures: list[ObjectFailed] = field(default_factory=list)
 
 
-class Putter:
+class Putter(JobRunner[PutEvent]):
     """Plans and runs puts of local files to ``conn``."""
 
     def __init__(
@@ -82,23 +82,10 @@ class Putter:
         on_event: Callable[[PutEvent], None] | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
+        super().__init__(journal=journal, on_event=on_event, cancel=cancel)
         self.conn = conn
         self.options = options or PutOptions()
-        self.journal = journal or Journal()
-        self.cancel_token = cancel or CancelToken()
-        self._on_event = on_event
-        self._emit_lock = threading.Lock()
-        self._crash_hook = CrashHook()
         self.workers = conn.settings.concurrency
-
-    def cancel(self) -> None:
-        """Stop starting work (from any thread); running parts finish and are journaled."""
-        self.cancel_token.cancel()
-
-    def emit(self, event: PutEvent) -> None:
-        if self._on_event is not None:
-            with self._emit_lock:
-                self._on_event(event)
 
     def plan(self, local_path: str, dst: S3Url, *, hashed: Callable[[int], None] | None = None) -> PutPlan:
         """Decide what to do with every file (``hashed(n)`` hears about the MD5 pass's progress)."""

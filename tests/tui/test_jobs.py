@@ -12,7 +12,7 @@ import pytest
 
 from conftest import settle
 from mputui.jobs.copy import Copier
-from mputui.jobs.events import PartCopied
+from mputui.jobs.events import JobProgress
 from mputui.jobs.journal import Journal
 from mputui.tui.app import MputuiApp
 from mputui.tui.screens.copy import CopyDialog
@@ -93,9 +93,10 @@ async def test_cancel_then_resume_from_jobs_screen(
 
     def slow_emit(self: Copier, event: Any) -> None:
         real_emit(self, event)
-        if isinstance(event, PartCopied) and not held:
-            # One part at a time (concurrency 1), and the first copy holds after its first part until the
-            # user cancels it (x): the cancel lands mid-job however slow the machine is.
+        if isinstance(event, JobProgress) and event.parts_done >= 1 and not held:
+            # One part at a time (concurrency 1), and the first copy holds once the screen can show its first
+            # part done (the progress event the test waits for) until the user cancels it (x): the cancel
+            # lands mid-job however slow or fast the machine is.
             held.append(self)
             deadline = time.monotonic() + 30
             while not self.cancel_token.cancelled and time.monotonic() < deadline:

@@ -37,43 +37,9 @@ async def wait_for_plan(pilot: Any) -> None:
 
 def stage_jobs(app: MputuiApp) -> None:
     """Jobs frozen mid-run (staged values: a real copy on the demo finishes before the picture is taken)."""
-    from mputui.jobs.events import JobProgress
-    from mputui.jobs.journal import JobRecord
-    from mputui.tui.controllers.jobs import JobRun
+    from mputui.tui.staged_jobs import staged_job_runs
 
-    mib = 1024 * 1024
-    running = JobRun(
-        3, "copy", "s3://acme-prod-backups/db/2025-05-01.dump", "s3://acme-archive/db/2025-05-01.dump"
-    )
-    running.state = "running"
-    running.job_ids = {"4f2a9c1e7b3d5a60"}
-    running.progress["4f2a9c1e7b3d5a60"] = JobProgress(
-        "4f2a9c1e7b3d5a60", running.src, running.dst, 448 * mib, 1024 * mib, 7, 16, 52.5 * mib, 11.0
-    )
-    failed = JobRun(2, "copy", "s3://acme-media-uploads/users/", "s3://acme-archive/media/")
-    failed.state = "failed"
-    failed.copied = 41
-    failed.job_ids = {"9e81d0c4b2f6a317"}
-    failed.failures = [
-        "s3://acme-media-uploads/users/77/v.mp4 → s3://acme-archive/media/77/v.mp4: AccessDenied"
-    ]
-    record = JobRecord(
-        id="c0ffee00d15ea5e5",
-        src_bucket="acme-data-lake",
-        src_key="raw/2025/05.parquet",
-        src_etag="e",
-        src_size=96 * mib,
-        dst_bucket="acme-archive",
-        dst_key="raw/2025/05.parquet",
-        part_size=16 * mib,
-        parts_total=6,
-        upload_id="u",
-        done={1: "a", 2: "b"},
-    )
-    interrupted = JobRun(
-        1, "journal", record.src, record.dst, "interrupted", job_ids={record.id}, record=record
-    )
-    app.jobs.runs = {1: interrupted, 2: failed, 3: running}
+    app.jobs.runs = staged_job_runs()
 
 
 def demo_app(demo: Any, **kwargs: Any) -> MputuiApp:
