@@ -20,14 +20,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mputui.jobs.engine import Cancelled, CancelToken, Engine
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
-from mputui.jobs.multipart import CrashHook, JobFailed
+from mputui.jobs.multipart import JobFailed
 from mputui.jobs.plan import MAX_PARTS, MIN_PART_SIZE, part_count, part_range
+from mputui.jobs.runner import JobRunner
 from mputui.jobs.upload import (
     KIND_PUT,
     KIND_RESUME,
@@ -45,6 +47,7 @@ from mputui.s3.inventory import list_parts
 from mputui.s3.models import Part
 
 OVERWRITE_FLAG = "overwrite_mismatched"
+HASH_WORKERS = 4  # parts hashed at once when matching a file against an upload
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,18 +229,29 @@ def _compare(
     md5s: dict[int, str] = {}
     total = sum(p.size for p in listed)
     done = 0
-    with open(path, "rb") as handle:
-        for p in sorted(listed, key=lambda p: p.part_number):
-            if cancelled():
-                raise Cancelled
-            first, last = part_range(p.part_number, file_size, part_size)
-            if p.size != last - first + 1:
-                mismatched.append(p.part_number)  # a short part that is not the file's last one
-                continue
-            handle.seek(first)
+    to_hash: list[Part] = []
+    for p in sorted(listed, key=lambda p: p.part_number):
+        first, last = part_range(p.part_number, file_size, part_size)
+        if p.size != last - first + 1:
+            mismatched.append(p.part_number)  # a short part that is not the file's last one
+        else:
+            to_hash.append(p)
+
+    def local_md5(p: Part) -> str:
+        if cancelled():
+            raise Cancelled
+        with open(path, "rb") as handle:
+            handle.seek(part_range(p.part_number, file_size, part_size)[0])
             local, got = md5_range(handle, p.size)
-            if got != p.size:
-                raise MputuiError(f"{path} became shorter while being read")
+        if got != p.size:
+            raise MputuiError(f"{path} became shorter while being read")
+        return local
+
+    # Parts are independent chunks: hash them on every core (hashlib lets go of the GIL).
+    workers = max(1, min(len(to_hash), os.cpu_count() or 1, HASH_WORKERS))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="mputui-md5")
+    try:
+        for p, local in zip(to_hash, pool.map(local_md5, to_hash), strict=True):
             md5s[p.part_number] = local
             remote = plain_md5(p.etag)
             if remote is None:
@@ -249,6 +263,9 @@ def _compare(
             done += p.size
             if progress is not None:
                 progress(done, total)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # an error or a cancel: hash no further parts
+    mismatched.sort()
     return tuple(present), tuple(mismatched), tuple(unknown), md5s
 
 
@@ -268,7 +285,7 @@ class ResumeSummary:
     resumable: bool = False
 
 
-class Resumer:
+class Resumer(JobRunner[PutEvent]):
     """Plans and runs resumes of uploads on ``conn`` from local files."""
 
     def __init__(
@@ -279,19 +296,8 @@ class Resumer:
         on_event: Callable[[PutEvent], None] | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
+        super().__init__(journal=journal, on_event=on_event, cancel=cancel)
         self.conn = conn
-        self.journal = journal or Journal()
-        self.cancel_token = cancel or CancelToken()
-        self._on_event = on_event
-        self._crash_hook = CrashHook()
-
-    def cancel(self) -> None:
-        """Stop starting parts (from any thread); running ones finish and are journaled."""
-        self.cancel_token.cancel()
-
-    def emit(self, event: PutEvent) -> None:
-        if self._on_event is not None:
-            self._on_event(event)
 
     def plan(
         self,
