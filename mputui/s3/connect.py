@@ -117,7 +117,24 @@ class S3Connection:
             read_timeout=settings.read_timeout,
             s3={"addressing_style": "path" if settings.path_style else "auto"},
             user_agent_extra="mputui",
+            **self._checksum_settings(),
         )
+
+    def _checksum_settings(self) -> dict[str, str]:
+        """Checksums on requests only where S3 requires them, unless the user's environment or profile says.
+
+        Since botocore 1.36 every upload carries a CRC32 by default ("when_supported"). mputui sends Content-MD5
+        with every part and object it writes, which the server checks, so the CRC costs a pass over every byte
+        and adds nothing — and several S3-compatible servers reject its headers (boto3#4392).
+        """
+        name = "request_checksum_calculation"
+        try:
+            profile = self._session._session.get_scoped_config()
+        except bexc.BotoCoreError:
+            profile = {}
+        if os.environ.get(f"AWS_{name.upper()}") or profile.get(name):
+            return {}
+        return {name: "when_required"}
 
     def _max_attempts(self) -> int:
         if self.settings.max_attempts is not None:
