@@ -24,25 +24,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import platformdirs
-
-from bench.harness import Server, moto_server, print_table, rgw_server, write_result
+from bench.harness import Server, awscli, moto_server, print_table, rgw_server, write_result
 from mputui.parsing import parse_size
-
-AWSCLI_VENV = platformdirs.user_cache_path("mputui-bench") / "awscli-venv"
-
-
-def awscli(path: str | None) -> tuple[str | None, str]:
-    """(aws binary, its version): ``path`` if given, else the bench venv's (created with pip on first use)."""
-    aws = Path(path) if path else AWSCLI_VENV / "bin" / "aws"
-    if path is None and not aws.exists():
-        print(f"creating {AWSCLI_VENV} (pip install awscli) ...", flush=True)
-        made = subprocess.run([sys.executable, "-m", "venv", str(AWSCLI_VENV)], check=False).returncode == 0
-        pip = [str(AWSCLI_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "awscli"]
-        if not made or subprocess.run(pip, check=False).returncode != 0 or not aws.exists():
-            return None, "aws-cli could not be installed"
-    proc = subprocess.run([str(aws), "--version"], capture_output=True, text=True, check=False)
-    return str(aws), (proc.stdout or proc.stderr).strip()
 
 
 def _env(server: Server, home: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import botocore.config
+import platformdirs
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -259,3 +260,19 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"\nwrote {path.relative_to(ROOT)}")
     return path
+
+
+AWSCLI_VENV = platformdirs.user_cache_path("mputui-bench") / "awscli-venv"
+
+
+def awscli(path: str | None) -> tuple[str | None, str]:
+    """(aws binary, its version): ``path`` if given, else the bench venv's (created with pip on first use)."""
+    aws = Path(path) if path else AWSCLI_VENV / "bin" / "aws"
+    if path is None and not aws.exists():
+        print(f"creating {AWSCLI_VENV} (pip install awscli) ...", flush=True)
+        made = subprocess.run([sys.executable, "-m", "venv", str(AWSCLI_VENV)], check=False).returncode == 0
+        pip = [str(AWSCLI_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "awscli"]
+        if not made or subprocess.run(pip, check=False).returncode != 0 or not aws.exists():
+            return None, "aws-cli could not be installed"
+    proc = subprocess.run([str(aws), "--version"], capture_output=True, text=True, check=False)
+    return str(aws), (proc.stdout or proc.stderr).strip()

@@ -21,16 +21,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.harness import Server, moto_server, print_table, rgw_server, write_result
+from bench.harness import Server, awscli, moto_server, print_table, rgw_server, write_result
 from mputui.parsing import parse_size
 
 MIB = 1024 * 1024
+TIMEOUT = 600.0  # seconds one command may take
 COLUMNS = ["case", "seconds", "MiB/s", "peak_rss_MiB", "ratio", "note"]
 
 
@@ -68,7 +70,13 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        # A server that stops answering (e.g. a full OSD) must not hang the whole benchmark.
+        watchdog = threading.Timer(TIMEOUT, proc.kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            watchdog.cancel()
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
@@ -102,9 +110,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--server", choices=["moto", "rgw"], default="rgw")
+    parser.add_argument(
+        "--aws", help="aws binary to compare with (default: aws-cli from PyPI in the bench venv)"
+    )
     args = parser.parse_args()
     size, part_size = parse_size(args.size), parse_size(args.part_size)
-    aws = shutil.which("aws")
+    aws, aws_version = awscli(args.aws)
+    print(f"baseline: {aws_version}", flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="mputui-bench-put-"))
     try:
         path = scratch / "big.bin"
@@ -135,6 +147,7 @@ def main() -> None:
                     times["put"].append(wall)
                     rss["put"].append(peak)
                     client.delete_object(Bucket=bucket, Key=key)
+                    server.reclaim()  # a memstore OSD holds one 1 GiB object at a time, not nine
                     if aws:
                         try:
                             wall, peak = timed([aws, "s3", "cp", str(path), f"s3://{bucket}/aws-{run}.bin",
@@ -144,8 +157,9 @@ def main() -> None:
                         except RuntimeError as exc:
                             notes["aws"] = f"aws s3 cp failed: {exc}"
                         client.delete_object(Bucket=bucket, Key=f"aws-{run}.bin")
+                        server.reclaim()
                     else:
-                        notes["aws"] = "aws CLI not installed: no comparison"
+                        notes["aws"] = f"no comparison: {aws_version}"
                     key = f"resume-{run}.bin"
                     upload_id = half_uploaded(server, bucket, key, path, part_size)
                     wall, peak = timed(
@@ -156,6 +170,7 @@ def main() -> None:
                     times["resume"].append(wall)
                     rss["resume"].append(peak)
                     client.delete_object(Bucket=bucket, Key=key)
+                    server.reclaim()
                     print(
                         f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items() if v),
                         flush=True,
@@ -198,6 +213,7 @@ def main() -> None:
         "put",
         {
             "server": server.kind,
+            "baseline": aws_version,
             "size": size,
             "part_size": part_size,
             "concurrency": args.concurrency,
