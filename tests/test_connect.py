@@ -6,8 +6,11 @@ Stubber (pure logic: which client gets the retried call).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import subprocess
 import sys
+from typing import Any
 
 import botocore.exceptions as bexc
 import pytest
@@ -159,3 +162,30 @@ def test_ui_never_imports_boto3() -> None:
         )
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("env", [None, "when_supported"])
+def test_writes_carry_a_crc_only_when_the_user_asks(
+    env: str | None, moto_server: Any, bucket_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mputui sends Content-MD5 itself; botocore's default CRC32 (a second pass over every byte, and headers
+    some S3-compatible servers reject) is off unless the environment or profile turns it on."""
+    if env is None:
+        monkeypatch.delenv("AWS_REQUEST_CHECKSUM_CALCULATION", raising=False)
+    else:
+        monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", env)
+    bucket = bucket_factory()
+    conn = S3Connection(moto_server.settings())
+    client = conn.client()
+    sent: list[dict[str, str]] = []
+    client.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: sent.append(dict(request.headers))
+    )
+    body = b"checksum me"
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    client.put_object(Bucket=bucket, Key="k", Body=body, ContentMD5=md5)
+    (headers,) = sent
+    names = {name.lower() for name in headers}
+    assert "content-md5" in names
+    assert ("x-amz-checksum-crc32" in names or "x-amz-trailer" in names) is (env is not None)
+    assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == body
