@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.harness import (
     CORES,
+    Meter,
     Proxy,
     Server,
     cpu_pct,
@@ -29,7 +29,6 @@ from bench.harness import (
     print_table,
     rgw_server,
     seed_uploads,
-    steal_seconds,
     write_result,
 )
 from mputui.jobs.abort import abort_uploads
@@ -50,41 +49,31 @@ def sequential(server: Server, proxy: Proxy, bucket: str) -> dict[str, float]:
         for p in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket)
         for u in p.get("Uploads", [])
     ]
-    steal0, cpu0, srv0, px0 = steal_seconds(), time.process_time(), server.cpu_seconds(), proxy.cpu_seconds()
-    t0 = time.perf_counter()
+    meter = Meter(server, proxy)
     for u in uploads:
         client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
-    wall = time.perf_counter() - t0
-    metrics = _metrics(
-        len(uploads),
-        len(uploads),
-        wall,
-        time.process_time() - cpu0,
-        server.cpu_seconds() - srv0,
-        proxy.cpu_seconds() - px0,
-    )
-    # Other guests' share of this machine's cores during the run (hypervisor steal).
-    metrics["steal_pct"] = cpu_pct(steal_seconds() - steal0, wall)
-    return metrics
+    meter.stop()
+    return _metrics(len(uploads), len(uploads), meter)
 
 
-def _metrics(
-    aborted: int, requests: int, wall: float, cpu: float, server_cpu: float, proxy_cpu: float
-) -> dict[str, float]:
+def _metrics(aborted: int, requests: int, meter: Meter) -> dict[str, float]:
+    wall, server_cpu = meter.wall, meter.server_cpu
     return {
         "aborted": float(aborted),
         "requests": float(requests),
         "wall_s": wall,
         "per_s": aborted / wall,
         "req_per_s": requests / wall,
-        "client_cpu_pct": cpu_pct(cpu, wall),
+        "client_cpu_pct": cpu_pct(meter.cpu, wall),
         "server_cpu_s": server_cpu,
         "server_cpu_ms_per_abort": 1000 * server_cpu / aborted if aborted else 0.0,
         "server_cpu_pct": cpu_pct(server_cpu, wall),
         # The wall time the server's own CPU work would take with every core to itself: no client can be faster.
         "server_floor_s": server_cpu / CORES,
         # The latency proxy's CPU (0 without one): what the machine spends emulating the network.
-        "proxy_cpu_ms_per_req": 1000 * proxy_cpu / requests if requests else 0.0,
+        "proxy_cpu_ms_per_req": 1000 * meter.proxy_cpu / requests if requests else 0.0,
+        # Other guests' share of this machine's cores during the run (hypervisor steal).
+        "steal_pct": meter.steal_pct,
     }
 
 
@@ -97,22 +86,11 @@ def concurrent(server: Server, proxy: Proxy, bucket: str) -> dict[str, float]:
         )
     )
     targets = _targets(conn, bucket)
-    requests0, cpu0, srv0, px0 = conn.requests, time.process_time(), server.cpu_seconds(), proxy.cpu_seconds()
-    steal0 = steal_seconds()
-    t0 = time.perf_counter()
+    requests0 = conn.requests
+    meter = Meter(server, proxy)
     ok = sum(1 for r in abort_uploads(conn, targets) if r.ok or r.already_gone)
-    wall = time.perf_counter() - t0
-    metrics = _metrics(
-        ok,
-        conn.requests - requests0,
-        wall,
-        time.process_time() - cpu0,
-        server.cpu_seconds() - srv0,
-        proxy.cpu_seconds() - px0,
-    )
-    # Other guests' share of this machine's cores during the run (hypervisor steal).
-    metrics["steal_pct"] = cpu_pct(steal_seconds() - steal0, wall)
-    return metrics
+    meter.stop()
+    return _metrics(ok, conn.requests - requests0, meter)
 
 
 def main() -> None:

@@ -276,3 +276,28 @@ def awscli(path: str | None) -> tuple[str | None, str]:
             return None, "aws-cli could not be installed"
     proc = subprocess.run([str(aws), "--version"], capture_output=True, text=True, check=False)
     return str(aws), (proc.stdout or proc.stderr).strip()
+
+
+class Meter:
+    """What one measured run costs: started at construction, read once with ``stop()``.
+
+    ``wall``, this process's CPU, the server's and the latency proxy's CPU seconds, and ``steal_pct``: other
+    guests' share of this machine's cores during the run (hypervisor steal).
+    """
+
+    def __init__(self, server: Server, proxy: Proxy) -> None:
+        self.server, self.proxy = server, proxy
+        self.t0 = time.perf_counter()
+        self._steal0, self._cpu0 = steal_seconds(), time.process_time()
+        self._srv0, self._px0 = server.cpu_seconds(), proxy.cpu_seconds()
+
+    def elapsed(self) -> float:
+        """Seconds since the start (e.g. to the first result)."""
+        return time.perf_counter() - self.t0
+
+    def stop(self) -> None:
+        self.wall = self.elapsed()
+        self.cpu = time.process_time() - self._cpu0
+        self.server_cpu = self.server.cpu_seconds() - self._srv0
+        self.proxy_cpu = self.proxy.cpu_seconds() - self._px0
+        self.steal_pct = cpu_pct(steal_seconds() - self._steal0, self.wall)

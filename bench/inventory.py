@@ -18,13 +18,13 @@ import argparse
 import functools
 import os
 import sys
-import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.harness import (
     CORES,
+    Meter,
     Proxy,
     Server,
     cpu_pct,
@@ -34,7 +34,6 @@ from bench.harness import (
     print_table,
     rgw_server,
     seed_uploads,
-    steal_seconds,
     write_result,
 )
 from mputui.s3.connect import ConnectionSettings, S3Connection
@@ -54,8 +53,7 @@ def sequential_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str
         requests += 1
 
     client.meta.events.register("before-send.s3", count)
-    steal0, cpu0, srv0, px0 = steal_seconds(), time.process_time(), server.cpu_seconds(), proxy.cpu_seconds()
-    t0 = time.perf_counter()
+    meter = Meter(server, proxy)
     first = None
     uploads = size = 0
     for b in client.list_buckets()["Buckets"]:
@@ -71,20 +69,12 @@ def sequential_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str
                 uploads += 1
                 size += total
                 if first is None:
-                    first = time.perf_counter() - t0
-    wall = time.perf_counter() - t0
+                    first = meter.elapsed()
+    meter.stop()
     metrics = _metrics(
-        wall,
-        requests,
-        first,
-        time.process_time() - cpu0,
-        server.cpu_seconds() - srv0,
-        proxy.cpu_seconds() - px0,
-        uploads,
-        size,
+        meter.wall, requests, first, meter.cpu, meter.server_cpu, meter.proxy_cpu, uploads, size
     )
-    # Other guests' share of this machine's cores during the run (hypervisor steal).
-    metrics["steal_pct"] = cpu_pct(steal_seconds() - steal0, wall)
+    metrics["steal_pct"] = meter.steal_pct
     return metrics
 
 
@@ -102,8 +92,7 @@ def mputui_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str, fl
     # Only the benchmark's buckets (the server may hold the other dataset too); ListBuckets is still sent.
     listed = conn.list_bucket_names
     conn.list_bucket_names = lambda: [n for n in listed() if n in buckets]  # type: ignore[method-assign]
-    steal0, cpu0, srv0, px0 = steal_seconds(), time.process_time(), server.cpu_seconds(), proxy.cpu_seconds()
-    t0 = time.perf_counter()
+    meter = Meter(server, proxy)
     first = None
     uploads = size = 0
     for event in InventoryScan(conn).events():
@@ -111,20 +100,12 @@ def mputui_scan(server: Server, proxy: Proxy, buckets: set[str]) -> dict[str, fl
             uploads += 1
             size += event.upload.size or 0
             if first is None:
-                first = time.perf_counter() - t0
-    wall = time.perf_counter() - t0
+                first = meter.elapsed()
+    meter.stop()
     metrics = _metrics(
-        wall,
-        conn.requests,
-        first,
-        time.process_time() - cpu0,
-        server.cpu_seconds() - srv0,
-        proxy.cpu_seconds() - px0,
-        uploads,
-        size,
+        meter.wall, conn.requests, first, meter.cpu, meter.server_cpu, meter.proxy_cpu, uploads, size
     )
-    # Other guests' share of this machine's cores during the run (hypervisor steal).
-    metrics["steal_pct"] = cpu_pct(steal_seconds() - steal0, wall)
+    metrics["steal_pct"] = meter.steal_pct
     return metrics
 
 
