@@ -3,8 +3,8 @@
     python bench/abort.py [--runs 3] [--uploads 2000] [--rtt 0,0.02] [--server moto|rgw]
 
 Each run seeds the same uploads again, then aborts them all: the baseline one at a time with boto3 (as the
-DreamObjects script does after its prompt), mputui with ``mputui.jobs.abort.abort_uploads`` (concurrency 32;
-a commit that raced an abort is looked for with one listing of the aborted keys' range per batch). Prints medians, the speed-up, requests/s and
+DreamObjects script does after its prompt), mputui with ``mputui.jobs.abort.abort_uploads`` (concurrency 32,
+so 64 DELETEs in flight; a commit that raced an abort is looked for with one listing of the aborted keys' range per batch). Prints medians, the speed-up, requests/s and
 the server's CPU (RGW: radosgw + OSD + monitor) as a percentage of all the machine's cores (near 100 the
 server, not the client, sets the pace), and the latency proxy's CPU ms per request (bench/delayproxy.py).
 """
@@ -31,7 +31,7 @@ from bench.harness import (
     seed_uploads,
     write_result,
 )
-from mputui.jobs.abort import abort_uploads
+from mputui.jobs.abort import IN_FLIGHT_PER_WORKER, abort_uploads
 from mputui.s3.connect import ConnectionSettings, S3Connection
 from mputui.s3.inventory import iter_upload_pages
 
@@ -138,6 +138,7 @@ def main() -> None:
             "runs": args.runs,
             "uploads": args.uploads,
             "concurrency": CONCURRENCY,
+            "in_flight": IN_FLIGHT_PER_WORKER * CONCURRENCY,
             "cores": CORES,
         },
     )

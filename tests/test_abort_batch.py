@@ -3,6 +3,7 @@ commit that raced an abort — with exactly the answers of the per-key check, on
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -16,6 +17,7 @@ from mputui.s3 import actions
 from mputui.s3.actions import confirm_abort, confirm_aborts
 from mputui.s3.connect import S3Connection
 from mputui.s3.inventory import iter_upload_pages
+from mputui.s3.lean_loop import LeanLoop
 from mputui.s3.models import Upload
 
 MiB = 1024 * 1024
@@ -120,6 +122,40 @@ def test_bulk_abort_takes_one_request_per_upload(
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
     # 40 DELETEs and the race check as one listing per batch (a batch closes at most every 0.25 s).
     assert len(keys) < conn.requests - requests <= len(keys) + 4
+
+
+@pytest.mark.parametrize(("explicit", "expected"), [(None, 6), (2, 2)])
+def test_bulk_abort_keeps_twice_the_concurrency_in_flight(
+    s3_server: S3Server,
+    s3_bucket_factory: BucketFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    explicit: int | None,
+    expected: int,
+) -> None:
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    keys = [f"flight/{i:02d}" for i in range(30)]
+    make_uploads(client, bucket, keys, parts=0)
+    conn = S3Connection(s3_server.settings(concurrency=3))
+    targets = [u for page in iter_upload_pages(conn, bucket) for u in page]
+    active, peak = 0, 0
+    exchange = LeanLoop._exchange
+
+    async def counted(self: LeanLoop, call: Any) -> Any:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        try:
+            await asyncio.sleep(0.01)  # let the loop start everything it may before the first answer
+            return await exchange(self, call)
+        finally:
+            active -= 1
+
+    monkeypatch.setattr(LeanLoop, "_exchange", counted)
+    results = list(abort_uploads(conn, targets, concurrency=explicit))
+    assert all(r.ok for r in results) and len(results) == len(keys)
+    assert peak == expected
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
 
 
 def test_bulk_abort_of_gone_uploads_reports_them_gone(

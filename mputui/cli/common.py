@@ -75,7 +75,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         type=positive_int,
         default=default(DEFAULT_CONCURRENCY),
         metavar="N",
-        help=f"parallel requests (default {DEFAULT_CONCURRENCY})",
+        help=f"parallel requests (default {DEFAULT_CONCURRENCY}; bulk aborts keep twice this in flight)",
     )
     g.add_argument(
         "--demo",

@@ -23,6 +23,11 @@ from mputui.s3.lean import key_path
 from mputui.s3.lean_loop import LeanCall, LeanLoop, LeanResponse, LoopCancelled
 from mputui.s3.models import Upload
 
+# An abort on the event loop is a bodiless DELETE that costs a thread nothing while it waits: keeping twice the
+# settings' concurrency in flight fills the server's queue across the round trip (2,000 aborts on Ceph RGW at
+# 20 ms RTT: ~3.2 s with 32 in flight, ~2.6 s with 64; python bench/abort.py).
+IN_FLIGHT_PER_WORKER = 2
+
 
 def abort_one(
     conn: S3Connection,
@@ -60,14 +65,18 @@ def abort_uploads(
 ) -> Iterator[AbortResult]:
     """Abort many exact targets concurrently; yields each result as it completes.
 
-    Stops starting new aborts once ``cancel`` is cancelled or ``cancelled()`` is true. When ``journal`` is
-    given, the record of a journaled job whose upload is now gone is removed.
+    At most ``concurrency`` aborts are in flight (default: ``IN_FLIGHT_PER_WORKER`` times the settings'
+    concurrency on the event loop, the settings' concurrency on threads). Stops starting new aborts once
+    ``cancel`` is cancelled or ``cancelled()`` is true. When ``journal`` is given, the record of a journaled
+    job whose upload is now gone is removed.
     """
     todo = list(uploads)
     token = cancel or CancelToken()
     jobs = journal.by_upload() if journal is not None else {}
     workers = max(1, min(concurrency or conn.settings.concurrency, len(todo) or 1))
-    loop = _loop_for(conn, todo, token, cancelled)
+    loop = _loop_for(
+        conn, todo, token, cancelled, concurrency or IN_FLIGHT_PER_WORKER * conn.settings.concurrency
+    )
     if loop is None:
         results = _threaded(conn, todo, workers, token, cancelled, policy)
     else:
@@ -101,12 +110,18 @@ def _threaded(
 
 
 def _loop_for(
-    conn: S3Connection, todo: list[Upload], token: CancelToken, cancelled: Callable[[], bool]
+    conn: S3Connection,
+    todo: list[Upload],
+    token: CancelToken,
+    cancelled: Callable[[], bool],
+    in_flight: int,
 ) -> LeanLoop | None:
     if len(todo) < 2:
         return None
     try:
-        return conn.lean_loop(cancelled=lambda: token.cancelled or cancelled())
+        return conn.lean_loop(
+            concurrency=min(in_flight, len(todo)), cancelled=lambda: token.cancelled or cancelled()
+        )
     except Exception:
         return None  # e.g. no credentials: the threaded path reports it per upload
 

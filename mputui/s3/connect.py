@@ -241,14 +241,17 @@ class S3Connection:
                     )
         return self._lean
 
-    def lean_loop(self, *, cancelled: Callable[[], bool] = lambda: False) -> LeanLoop | None:
-        """An event loop sending many lean calls at once (close it after use), or ``None`` when the lean path
-        is off. Callers redo on the threaded path (``call``) whatever it does not answer with success."""
+    def lean_loop(
+        self, *, concurrency: int | None = None, cancelled: Callable[[], bool] = lambda: False
+    ) -> LeanLoop | None:
+        """An event loop sending many lean calls at once, at most ``concurrency`` (default: the settings')
+        in flight (close it after use), or ``None`` when the lean path is off. Callers redo on the threaded
+        path (``call``) whatever it does not answer with success."""
         if not self._lean_enabled:
             return None
         return LeanLoop(
             self._lean_client(),
-            concurrency=self.settings.concurrency,
+            concurrency=concurrency or self.settings.concurrency,
             connect_timeout=self.settings.connect_timeout,
             read_timeout=self.settings.read_timeout,
             cancelled=cancelled,
