@@ -4,6 +4,8 @@ commit that raced an abort — with exactly the answers of the per-key check, on
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -197,3 +199,44 @@ def test_bulk_abort_reports_each_failure_with_its_reason(
     gone = results[(bucket, "not-an-upload-id")]
     assert not gone.ok and gone.already_gone
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+@pytest.mark.parametrize("path", ["single", "event loop", "threads"])
+def test_a_commit_landing_just_after_the_abort_is_caught(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """Ceph RGW 16.2 can still be writing a racing commit's object when the abort's answer arrives: the check
+    looks RACE_SETTLE_SECONDS later, so a commit landing ~80 ms after the abort is sent is still caught."""
+    from mputui.jobs import abort as jobs_abort
+    from mputui.s3.actions import abort_upload
+
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    target = client.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    other = client.create_multipart_upload(Bucket=bucket, Key="unrelated")["UploadId"]
+    racer = client.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    etag = client.upload_part(Bucket=bucket, Key="k", UploadId=racer, PartNumber=1, Body=b"r")["ETag"]
+    now = datetime.now(UTC)
+    uploads = [Upload(bucket, "k", target, initiated=now), Upload(bucket, "unrelated", other, initiated=now)]
+
+    def commit_later() -> None:
+        time.sleep(0.08)
+        client.complete_multipart_upload(
+            Bucket=bucket,
+            Key="k",
+            UploadId=racer,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+        )
+
+    if path == "threads":
+        monkeypatch.setattr(jobs_abort, "_loop_for", lambda *args, **kwargs: None)
+    conn = S3Connection(s3_server.settings())
+    assert (
+        actions.head_object(conn, bucket, "k") is None
+    )  # the connection is warm: the abort goes out at once
+    committer = threading.Thread(target=commit_later)
+    committer.start()
+    results = [abort_upload(conn, uploads[0])] if path == "single" else list(abort_uploads(conn, uploads))
+    committer.join(30)
+    assert _view(results)["k"] == (True, True)
+    assert all(r.ok and not r.raced_commit for r in results if r.upload.key != "k")

@@ -1,8 +1,9 @@
 """Abort many exact uploads on the jobs engine (retries, cancel), keeping the job journal in step.
 
-Used by the TUI and the CLI. Many targets go out as DELETEs on the lean event loop and a commit that raced an
-abort is looked for per batch (``confirm_aborts``); anything else, and a single target, goes the per-upload way:
-retried on throttling and 5xx with backoff. An upload that belonged to a journaled job takes its journal record
+Used by the TUI and the CLI. Many targets go out as DELETEs on the lean event loop; anything else, and a single
+target, goes the per-upload way: retried on throttling and 5xx with backoff. Either way a commit that raced an
+abort is looked for per batch (``confirm_aborts``), each key no sooner than ``RACE_SETTLE_SECONDS`` after its
+abort was accepted. An upload that belonged to a journaled job takes its journal record
 with it.
 """
 
@@ -12,12 +13,13 @@ import queue
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from mputui.jobs.engine import DEFAULT_RETRY, Cancelled, CancelToken, Engine, RetryPolicy, with_retries
 from mputui.jobs.journal import Journal
-from mputui.s3.actions import AbortResult, abort_upload, confirm_abort, confirm_aborts
+from mputui.s3.actions import RACE_SETTLE_SECONDS, AbortResult, abort_upload, confirm_abort, confirm_aborts
 from mputui.s3.connect import S3Connection
 from mputui.s3.lean import key_path
 from mputui.s3.lean_loop import LeanCall, LeanLoop, LeanResponse, LoopCancelled
@@ -29,14 +31,24 @@ from mputui.s3.models import Upload
 IN_FLIGHT_PER_WORKER = 2
 
 
-def abort_one(
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An abort the server accepted, not yet checked for a commit that raced it."""
+
+    upload: Upload
+    response: dict[str, Any]
+    at: float  # time.monotonic() when the answer arrived
+
+
+def send_abort(
     conn: S3Connection,
     upload: Upload,
     *,
     policy: RetryPolicy = DEFAULT_RETRY,
     cancel: CancelToken | None = None,
-) -> AbortResult:
-    """Abort exactly ``upload``, retrying transient errors; never raises for S3 errors."""
+) -> AbortResult | Accepted:
+    """Abort exactly ``upload``, retrying transient errors; never raises for S3 errors. ``Accepted`` when the
+    server accepted it: the check for a racing commit is the caller's (``confirm_abort``/``confirm_aborts``)."""
     try:
         response = with_retries(
             lambda: conn.call(
@@ -50,7 +62,22 @@ def abort_one(
     except Exception:
         # Let the core decide between "already gone" (a concurrent commit/abort won) and a real failure.
         return abort_upload(conn, upload)
-    return confirm_abort(conn, upload, response)
+    return Accepted(upload, response, time.monotonic())
+
+
+def abort_one(
+    conn: S3Connection,
+    upload: Upload,
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    cancel: CancelToken | None = None,
+) -> AbortResult:
+    """Abort exactly ``upload``, retrying transient errors, and check for a racing commit; never raises for
+    S3 errors."""
+    sent = send_abort(conn, upload, policy=policy, cancel=cancel)
+    if isinstance(sent, AbortResult):
+        return sent
+    return confirm_abort(conn, upload, sent.response, accepted_at=sent.at)
 
 
 def abort_uploads(
@@ -96,17 +123,21 @@ def _threaded(
     cancelled: Callable[[], bool],
     policy: RetryPolicy,
 ) -> Iterator[AbortResult]:
+    checks = _RaceChecks(conn)
     with Engine(workers, policy=policy, cancel=token, name="mputui-abort") as engine:
         for upload, result in engine.map_unordered(
-            lambda u: abort_one(conn, u, policy=policy, cancel=token), todo, retry=False
+            lambda u: send_abort(conn, u, policy=policy, cancel=token), todo, retry=False
         ):
             if cancelled():
                 token.cancel()
-            if isinstance(result, Cancelled):
-                continue
-            if isinstance(result, BaseException):
-                result = AbortResult(upload, ok=False, error=str(result))
-            yield result
+            if isinstance(result, Accepted):
+                checks.add(result)
+            elif isinstance(result, AbortResult):
+                yield result
+            elif not isinstance(result, Cancelled):
+                yield AbortResult(upload, ok=False, error=str(result))
+            yield from checks.due()
+    yield from checks.rest()
 
 
 def _loop_for(
@@ -126,11 +157,47 @@ def _loop_for(
         return None  # e.g. no credentials: the threaded path reports it per upload
 
 
-# Aborts the server accepted are checked for a racing commit together (see confirm_aborts): up to this many,
-# or what arrived within this time.
+# Aborts the server accepted are checked for a racing commit together (see confirm_aborts), each no sooner than
+# RACE_SETTLE_SECONDS after its answer: up to this many at once.
 CHECK_BATCH = 500
-CHECK_SECONDS = 0.25
 DRAIN_PAUSE = 0.005
+
+
+class _RaceChecks:
+    """Accepted aborts waiting for their check for a racing commit, oldest first."""
+
+    def __init__(self, conn: S3Connection) -> None:
+        self.conn = conn
+        self.pending: list[Accepted] = []
+
+    def add(self, accepted: Accepted) -> None:
+        self.pending.append(accepted)
+
+    def wait(self) -> float | None:
+        """Seconds until the oldest may be checked (None: nothing pending)."""
+        if not self.pending:
+            return None
+        return max(0.0, self.pending[0].at + RACE_SETTLE_SECONDS - time.monotonic())
+
+    def due(self) -> list[AbortResult]:
+        """Check those accepted at least ``RACE_SETTLE_SECONDS`` ago (up to ``CHECK_BATCH``)."""
+        now = time.monotonic()
+        ready = 0
+        while (
+            ready < min(CHECK_BATCH, len(self.pending))
+            and self.pending[ready].at + RACE_SETTLE_SECONDS <= now
+        ):
+            ready += 1
+        return self._check(ready) if ready else []
+
+    def rest(self) -> Iterator[AbortResult]:
+        """Check all, waiting for the youngest to settle."""
+        while self.pending:
+            yield from self._check(min(CHECK_BATCH, len(self.pending)))
+
+    def _check(self, count: int) -> list[AbortResult]:
+        batch, self.pending = self.pending[:count], self.pending[count:]
+        return confirm_aborts(self.conn, [(a.upload, a.response) for a in batch], accepted_at=batch[-1].at)
 
 
 def _on_loop(
@@ -147,7 +214,9 @@ def _on_loop(
     def answered(upload: Upload, _call: LeanCall, answer: LeanResponse | BaseException) -> None:
         if isinstance(answer, LeanResponse) and answer.status in (200, 204):
             metadata = {"HTTPStatusCode": answer.status, "HTTPHeaders": answer.headers}
-            answers.put(("accepted", upload, {"ResponseMetadata": metadata}))
+            answers.put(
+                ("accepted", upload, Accepted(upload, {"ResponseMetadata": metadata}, time.monotonic()))
+            )
         elif isinstance(answer, LoopCancelled):
             answers.put(("skipped", upload, None))
         else:
@@ -155,12 +224,14 @@ def _on_loop(
 
     def redo(upload: Upload) -> None:
         try:
-            answers.put(("done", upload, abort_one(conn, upload, policy=policy, cancel=token)))
+            sent = send_abort(conn, upload, policy=policy, cancel=token)
+            answers.put(("accepted" if isinstance(sent, Accepted) else "done", upload, sent))
         except Cancelled:
             answers.put(("skipped", upload, None))
         except Exception as exc:
             answers.put(("done", upload, AbortResult(upload, ok=False, error=str(exc))))
 
+    checks = _RaceChecks(conn)
     with loop, ThreadPoolExecutor(max_workers=8, thread_name_prefix="mputui-abort") as pool:
         loop.submit(
             (
@@ -176,30 +247,20 @@ def _on_loop(
             for u in todo
         )
         outstanding = len(todo)
-        accepted: list[tuple[Upload, dict[str, Any]]] = []
-        since = 0.0
-        while outstanding or accepted:
+        while outstanding:
             if cancelled():
                 token.cancel()
-            wait = None if not accepted else max(0.0, since + CHECK_SECONDS - time.monotonic())
-            for kind, upload, payload in _drain(answers, wait if outstanding else 0.0):
-                if kind == "accepted":
-                    if not accepted:
-                        since = time.monotonic()
-                    accepted.append((upload, payload))
-                    outstanding -= 1
-                elif kind == "redo":
+            for kind, upload, payload in _drain(answers, checks.wait()):
+                if kind == "redo":
                     pool.submit(redo, upload)
-                elif kind == "skipped":
-                    outstanding -= 1
-                else:
-                    outstanding -= 1
+                    continue
+                outstanding -= 1
+                if kind == "accepted":
+                    checks.add(payload)
+                elif kind == "done":
                     yield payload
-            if accepted and (
-                not outstanding or len(accepted) >= CHECK_BATCH or time.monotonic() - since >= CHECK_SECONDS
-            ):
-                yield from confirm_aborts(conn, accepted)
-                accepted = []
+            yield from checks.due()
+    yield from checks.rest()
 
 
 def _drain(answers: queue.SimpleQueue[tuple[str, Upload, Any]], wait: float | None) -> list[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -64,14 +65,27 @@ def head_object(conn: S3Connection, bucket: str, key: str) -> ExistingObject | N
 
 
 RACE_WINDOW = timedelta(seconds=5)
+# A commit the server accepted alongside an abort can still be writing its object when the abort's answer
+# arrives (Ceph RGW 16.2 does not serialize the two): the check looks this long after the answer, not at once.
+RACE_SETTLE_SECONDS = 0.3
 
 
-def confirm_abort(conn: S3Connection, upload: Upload, response: dict[str, Any]) -> AbortResult:
+def settle(accepted_at: float | None) -> None:
+    """Wait until ``RACE_SETTLE_SECONDS`` after ``accepted_at`` (``time.monotonic()``; None: no wait)."""
+    if accepted_at is not None:
+        time.sleep(max(0.0, accepted_at + RACE_SETTLE_SECONDS - time.monotonic()))
+
+
+def confirm_abort(
+    conn: S3Connection, upload: Upload, response: dict[str, Any], *, accepted_at: float | None = None
+) -> AbortResult:
     """After an abort the server accepted: check that no commit of the same key landed at the same moment.
 
-    One HEAD of the key. A multipart object there, written within a few seconds of the abort (server clock),
-    means a concurrent commit also succeeded — reported, not hidden.
+    One HEAD of the key, no sooner than ``RACE_SETTLE_SECONDS`` after ``accepted_at`` (when the abort's answer
+    arrived). A multipart object there, written within a few seconds of the abort (server clock), means a
+    concurrent commit also succeeded — reported, not hidden.
     """
+    settle(accepted_at)
     try:
         server_time = _server_time(response)
         obj = head_object(conn, upload.bucket, upload.key)
@@ -118,14 +132,20 @@ LIST_PAGE = 1000
 
 
 def confirm_aborts(
-    conn: S3Connection, accepted: list[tuple[Upload, dict[str, Any]]], *, concurrency: int = 8
+    conn: S3Connection,
+    accepted: list[tuple[Upload, dict[str, Any]]],
+    *,
+    concurrency: int = 8,
+    accepted_at: float | None = None,
 ) -> list[AbortResult]:
     """``confirm_abort`` for many aborts the server accepted, with fewer requests.
 
     Per bucket, the objects in the key range of the aborted uploads are listed (ListObjectsV2, a read) once
     instead of one HEAD per key, when there are enough plain keys; the rest, and any key the listing did not
-    cover within its page budget, get their HEAD.
+    cover within its page budget, get their HEAD. ``accepted_at``: when the last of them was accepted (the
+    looks wait until ``RACE_SETTLE_SECONDS`` after it).
     """
+    settle(accepted_at)
     results: list[AbortResult] = []
     heads: list[tuple[Upload, dict[str, Any]]] = []
     by_bucket: dict[str, list[tuple[Upload, dict[str, Any]]]] = {}
@@ -223,4 +243,4 @@ def abort_upload(conn: S3Connection, upload: Upload) -> AbortResult:
         if is_gone(exc) or not still_there:
             return AbortResult(upload, ok=False, already_gone=True, error="already gone")
         return AbortResult(upload, ok=False, error=describe(exc))
-    return confirm_abort(conn, upload, response)
+    return confirm_abort(conn, upload, response, accepted_at=time.monotonic())

@@ -253,16 +253,16 @@ async def test_abort_failure_stays_marked_with_reason(seeded: Any, monkeypatch: 
     from mputui.jobs import abort as jobs_abort
     from mputui.s3.actions import AbortResult
 
-    real = jobs_abort.abort_one
+    real = jobs_abort.send_abort
 
-    def flaky(conn: Any, upload: Any, **kwargs: Any) -> AbortResult:
+    def flaky(conn: Any, upload: Any, **kwargs: Any) -> Any:
         # The TUI aborts on the jobs engine (retries, journal clean-up): fail one target there.
         if upload.key == "beta/three.bin":
             return AbortResult(upload, ok=False, error="access denied")
         return real(conn, upload, **kwargs)
 
-    monkeypatch.setattr(jobs_abort, "abort_one", flaky)
-    # Many targets go out on the lean event loop, which only calls abort_one to redo a failure: take the
+    monkeypatch.setattr(jobs_abort, "send_abort", flaky)
+    # Many targets go out on the lean event loop, which only calls send_abort to redo a failure: take the
     # per-upload path so that the injected failure is what the TUI gets back.
     monkeypatch.setattr(jobs_abort, "_loop_for", lambda *args, **kwargs: None)
     app = app_for(server, bucket)
