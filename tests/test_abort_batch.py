@@ -122,7 +122,7 @@ def test_bulk_abort_takes_one_request_per_upload(
     assert sorted(r.upload.key for r in results) == keys
     assert all(r.ok and not r.raced_commit and r.error is None for r in results)
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
-    # 40 DELETEs and the race check as one listing per batch (a batch closes at most every 0.25 s).
+    # 40 DELETEs and the race check as one listing per batch (a batch is checked once its oldest abort is 0.3 s old).
     assert len(keys) < conn.requests - requests <= len(keys) + 4
 
 
