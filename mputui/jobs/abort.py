@@ -3,8 +3,7 @@
 Used by the TUI and the CLI. Many targets go out as DELETEs on the lean event loop; anything else, and a single
 target, goes the per-upload way: retried on throttling and 5xx with backoff. Either way a commit that raced an
 abort is looked for per batch (``confirm_aborts``), each key no sooner than ``RACE_SETTLE_SECONDS`` after its
-abort was accepted. An upload that belonged to a journaled job takes its journal record
-with it.
+abort was accepted. An upload that belonged to a journaled job takes its journal record with it.
 """
 
 from __future__ import annotations
