@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import random
 import socket
+import struct
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -125,6 +126,9 @@ class FaultProxy:
     # Awaited (in the proxy's event loop) with each request's head before it is forwarded: a test can hold a
     # request back, e.g. to make it reach the server after its client was killed and after later requests.
     hold: Callable[[bytes], Awaitable[None]] | None = None
+    # Called with each request's head before the random draw: a fault name forces that fault on this request
+    # (e.g. ``reset_after`` on the first CreateMultipartUpload), None leaves it to the seeded draw.
+    rule: Callable[[bytes], str | None] | None = None
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.faults.seed)
@@ -192,6 +196,7 @@ class FaultProxy:
 
     async def _client(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        abortive = False
         try:
             while True:
                 head = await _read_head(creader)
@@ -202,15 +207,18 @@ class FaultProxy:
                     await cwriter.drain()
                 body = await _read_body(creader, head, response=False, method=method)
                 self.counts["requests"] += 1
-                fault = self._draw()
+                self.counts[method.decode("latin-1")] += 1
+                fault = (self.rule(head) if self.rule is not None else None) or self._draw()
                 if self.faults.latency:
                     await asyncio.sleep(self.faults.latency)
                 if fault:
                     self.counts[fault] += 1
                 if fault == "reset_before":
+                    abortive = True
                     return
                 if fault == "stall":
                     await asyncio.sleep(self.faults.stall_seconds)
+                    abortive = True
                     return
                 if fault in ("slowdown", "internal"):
                     status, code = (
@@ -247,6 +255,7 @@ class FaultProxy:
                     rhead = await _read_head(ureader)
                 rbody = await _read_body(ureader, rhead, response=True, method=method)
                 if fault == "reset_after":
+                    abortive = True
                     return
                 cwriter.write(rhead + rbody)
                 await cwriter.drain()
@@ -257,14 +266,13 @@ class FaultProxy:
         finally:
             if upstream is not None:
                 upstream[1].close()
-            with contextlib.suppress(Exception):
-                # An abortive close (RST), as a dropped connection looks to the client.
-                sock = cwriter.get_extra_info("socket")
-                if sock is not None:
-                    import socket
-                    import struct
-
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            if abortive:
+                # An abortive close (RST), as a dropped connection looks to the client. Only for an injected
+                # fault: after a forwarded answer (``Connection: close``) an RST could discard bytes still unsent.
+                with contextlib.suppress(Exception):
+                    sock = cwriter.get_extra_info("socket")
+                    if sock is not None:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             cwriter.close()
 
 
