@@ -115,6 +115,34 @@ async def _read_body(reader: asyncio.StreamReader, head: bytes, *, response: boo
         raise _Closed from exc
 
 
+def _dechunk(body: bytes) -> bytes:
+    out = bytearray()
+    rest = body
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0].strip(), 16)
+        if size == 0:
+            return bytes(out)
+        out += rest[:size]
+        rest = rest[size + 2 :]
+
+
+def _rewritten(
+    rewrite: Callable[[bytes, bytes, bytes], bytes | None], head: bytes, rhead: bytes, rbody: bytes
+) -> tuple[bytes, bytes]:
+    chunked = b"chunked" in (_header(rhead, b"transfer-encoding") or b"").lower()
+    new = rewrite(head, rhead, _dechunk(rbody) if chunked else rbody)
+    if new is None:
+        return rhead, rbody
+    lines = [
+        line
+        for line in rhead.rstrip(b"\r\n").split(b"\r\n")
+        if line.partition(b":")[0].strip().lower() not in (b"content-length", b"transfer-encoding")
+    ]
+    lines.append(b"Content-Length: " + str(len(new)).encode())
+    return b"\r\n".join(lines) + b"\r\n\r\n", new
+
+
 @dataclass
 class FaultProxy:
     """Run with ``start()``; ``url`` is the endpoint to give boto3; ``stop()`` when done."""
@@ -129,6 +157,12 @@ class FaultProxy:
     # Called with each request's head before the random draw: a fault name forces that fault on this request
     # (e.g. ``reset_after`` on the first CreateMultipartUpload), None leaves it to the seeded draw.
     rule: Callable[[bytes], str | None] | None = None
+    # Called with (request head, response head, response body, de-chunked) for every forwarded answer: bytes
+    # replace the body (the proxy re-frames it with a Content-Length), None passes the answer on unchanged.
+    # This is how a test plays a buggy or hostile server (an empty <Key>, a truncated XML body).
+    rewrite: Callable[[bytes, bytes, bytes], bytes | None] | None = None
+    # Every request line forwarded or faulted (b"DELETE /bucket/key?uploadId=... HTTP/1.1"), in arrival order.
+    request_lines: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.faults.seed)
@@ -208,6 +242,7 @@ class FaultProxy:
                 body = await _read_body(creader, head, response=False, method=method)
                 self.counts["requests"] += 1
                 self.counts[method.decode("latin-1")] += 1
+                self.request_lines.append(head.split(b"\r\n", 1)[0])
                 fault = (self.rule(head) if self.rule is not None else None) or self._draw()
                 if self.faults.latency:
                     await asyncio.sleep(self.faults.latency)
@@ -257,6 +292,8 @@ class FaultProxy:
                 if fault == "reset_after":
                     abortive = True
                     return
+                if self.rewrite is not None:
+                    rhead, rbody = _rewritten(self.rewrite, head, rhead, rbody)
                 cwriter.write(rhead + rbody)
                 await cwriter.drain()
                 if (_header(rhead, b"connection") or b"").lower() == b"close":

@@ -18,7 +18,14 @@ from typing import Any
 
 from mputui.jobs.engine import DEFAULT_RETRY, Cancelled, CancelToken, Engine, RetryPolicy, with_retries
 from mputui.jobs.journal import Journal
-from mputui.s3.actions import RACE_SETTLE_SECONDS, AbortResult, abort_upload, confirm_abort, confirm_aborts
+from mputui.s3.actions import (
+    RACE_SETTLE_SECONDS,
+    AbortResult,
+    abort_upload,
+    confirm_abort,
+    confirm_aborts,
+    refuse_unsafe_target,
+)
 from mputui.s3.connect import S3Connection
 from mputui.s3.lean import key_path
 from mputui.s3.lean_loop import LeanCall, LeanLoop, LeanResponse, LoopCancelled
@@ -48,6 +55,9 @@ def send_abort(
 ) -> AbortResult | Accepted:
     """Abort exactly ``upload``, retrying transient errors; never raises for S3 errors. ``Accepted`` when the
     server accepted it: the check for a racing commit is the caller's (``confirm_abort``/``confirm_aborts``)."""
+    refused = refuse_unsafe_target(upload)
+    if refused is not None:
+        return refused
     try:
         response = with_retries(
             lambda: conn.call(
@@ -96,7 +106,13 @@ def abort_uploads(
     ``cancel`` is cancelled or ``cancelled()`` is true. When ``journal`` is given, the record of a journaled
     job whose upload is now gone is removed.
     """
-    todo = list(uploads)
+    todo = []
+    for upload in uploads:
+        refused = refuse_unsafe_target(upload)
+        if refused is None:
+            todo.append(upload)
+        else:
+            yield refused  # an empty key or upload id would widen the DELETE to the bucket or an object
     token = cancel or CancelToken()
     jobs = journal.by_upload() if journal is not None else {}
     workers = max(1, min(concurrency or conn.settings.concurrency, len(todo) or 1))

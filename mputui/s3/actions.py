@@ -17,6 +17,7 @@ from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, error_code, is_gone
 from mputui.s3.inventory import list_parts
 from mputui.s3.models import Upload
+from mputui.s3.targets import target_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +229,20 @@ def upload_exists(conn: S3Connection, bucket: str, key: str, upload_id: str) -> 
     return True
 
 
+def refuse_unsafe_target(upload: Upload) -> AbortResult | None:
+    """A failed result, nothing sent, when the upload is not exactly one target (see ``mputui.s3.targets``)."""
+    problem = target_problem(*upload.ident)
+    return (
+        None if problem is None else AbortResult(upload, ok=False, error=f"refused, nothing sent: {problem}")
+    )
+
+
 def abort_upload(conn: S3Connection, upload: Upload) -> AbortResult:
     """Abort exactly this upload. A NoSuchUpload (or any error after which the upload no longer exists)
     is reported as ``already_gone``, not as a failure of ours, after checking with a follow-up call."""
+    refused = refuse_unsafe_target(upload)
+    if refused is not None:
+        return refused
     try:
         response = conn.call(
             upload.bucket, "abort_multipart_upload", Key=upload.key, UploadId=upload.upload_id

@@ -20,6 +20,7 @@ import botocore.exceptions as bexc
 from mputui.s3.errors import REDIRECT_CODES, MputuiError, describe, error_code
 from mputui.s3.lean import LeanS3
 from mputui.s3.lean_loop import LeanLoop
+from mputui.s3.targets import DESTRUCTIVE_OPERATIONS, check_target
 
 DEFAULT_CONCURRENCY = 32
 DEFAULT_MAX_ATTEMPTS = 6
@@ -195,6 +196,8 @@ class S3Connection:
 
         The inventory's two list calls take the lean path (``mputui.s3.lean``) when it is enabled.
         """
+        if operation in DESTRUCTIVE_OPERATIONS:
+            check_target(bucket, params.get("Key", ""), params.get("UploadId", ""))
         region = self.bucket_region(bucket)
         try:
             return self._method(operation, region, params)(bucket, **params)

@@ -31,6 +31,8 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from mputui.s3.targets import check_signed_delete, check_target
+
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 # botocore's standard retry mode: these codes are retried (throttling and transient errors).
@@ -341,6 +343,7 @@ class LeanS3:
         UploadId: str,
     ) -> dict[str, Any]:
         """AbortMultipartUpload of exactly this upload."""
+        check_target(bucket, Key, UploadId)
         response = self._request(
             "DELETE",
             bucket,
@@ -383,6 +386,8 @@ class LeanS3:
         self, method: str, bucket: str, region: str, key_path: str, query: tuple[tuple[str, str], ...]
     ) -> tuple[str, bytes]:
         """(scheme://host[:port], the signed HTTP/1.1 request) for an event loop to send; counts it."""
+        if method == "DELETE":
+            check_signed_delete(key_path, query)
         base, host, prefix = self._base(bucket, region)
         path = (prefix + key_path) or "/"
         creds = self._credentials.get_frozen_credentials()
