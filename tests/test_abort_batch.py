@@ -206,7 +206,10 @@ def test_a_commit_landing_just_after_the_abort_is_caught(
     s3_server: S3Server, s3_bucket_factory: BucketFactory, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     """Ceph RGW 16.2 can still be writing a racing commit's object when the abort's answer arrives: the check
-    looks RACE_SETTLE_SECONDS later, so a commit landing ~80 ms after the abort is sent is still caught."""
+    looks RACE_SETTLE_SECONDS later, so a commit landing ~80 ms after the abort is sent is still caught.
+
+    Whether the commit lands before the look is not left to the machine's speed: the look is held until the
+    commit has landed, and the test asserts the product's own wait before it instead (no wait: it fails)."""
     from mputui.jobs import abort as jobs_abort
     from mputui.s3.actions import abort_upload
 
@@ -219,15 +222,30 @@ def test_a_commit_landing_just_after_the_abort_is_caught(
     now = datetime.now(UTC)
     uploads = [Upload(bucket, "k", target, initiated=now), Upload(bucket, "unrelated", other, initiated=now)]
 
-    def commit_later() -> None:
-        time.sleep(0.08)
-        client.complete_multipart_upload(
-            Bucket=bucket,
-            Key="k",
-            UploadId=racer,
-            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
-        )
+    committed = threading.Event()
 
+    def commit_later() -> None:
+        time.sleep(0.08)  # the commit is sent while the abort is in flight or just answered
+        try:
+            client.complete_multipart_upload(
+                Bucket=bucket,
+                Key="k",
+                UploadId=racer,
+                MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+            )
+        finally:
+            committed.set()
+
+    waits: list[float] = []  # per look: seconds from the abort's answer to the look
+    product_settle = actions.settle
+
+    def settle(accepted_at: float | None) -> None:
+        product_settle(accepted_at)
+        if accepted_at is not None:
+            waits.append(time.monotonic() - accepted_at)
+            assert committed.wait(60), "the racing commit never finished"
+
+    monkeypatch.setattr(actions, "settle", settle)
     if path == "threads":
         monkeypatch.setattr(jobs_abort, "_loop_for", lambda *args, **kwargs: None)
     conn = S3Connection(s3_server.settings())
@@ -238,5 +256,7 @@ def test_a_commit_landing_just_after_the_abort_is_caught(
     committer.start()
     results = [abort_upload(conn, uploads[0])] if path == "single" else list(abort_uploads(conn, uploads))
     committer.join(30)
+    # Every look waited (the product's own wait) well past the commit sent 80 ms after the abort.
+    assert waits and min(waits) >= 0.2, waits
     assert _view(results)["k"] == (True, True)
     assert all(r.ok and not r.raced_commit for r in results if r.upload.key != "k")
