@@ -111,7 +111,7 @@ def test_jobs_list_and_resume(moto_server: S3Server, bucket_factory: BucketFacto
     text = run_cli(None, "jobs", env=env)
     assert job["id"] in text.stdout and "3/4" in text.stdout
 
-    resumed = run_cli(None, "jobs", "resume", job["id"][:6], "--json", env=env)
+    resumed = run_cli(None, "jobs", "resume", job["id"][:6], "--yes", "--json", env=env)
     assert resumed.returncode == 0, resumed.stderr
     lines = json_lines(resumed.stdout)
     assert [x["part_number"] for x in lines if x["type"] == "part"] == [4]
@@ -154,7 +154,7 @@ def test_jobs_resume_refuses_a_changed_source_and_aborts(
     crash_copy(moto_server, tmp_path, f"s3://{src}/big.bin", f"s3://{dst}/big.bin", after=1)
     setup_source(client, src)
     job_id = journal_files(tmp_path)[0].stem
-    proc = run_cli(None, "jobs", "resume", job_id, env=env_for(moto_server, tmp_path))
+    proc = run_cli(None, "jobs", "resume", job_id, "--yes", env=env_for(moto_server, tmp_path))
     assert proc.returncode == 1
     assert "changed" in proc.stderr and "aborted" in proc.stderr and "Traceback" not in proc.stderr
     assert uploads(client, dst) == []

@@ -110,7 +110,7 @@ def test_an_interrupted_put_job_is_listed_and_finished_by_jobs_resume(
     (job,) = json_lines(run_cli(None, "jobs", "--json", env=env).stdout)
     assert (job["id"], job["kind"], job["src"]) == (record["id"], "put", str(root / "a-big.bin"))
     assert (job["parts_done"], job["parts_total"]) == (1, 4)
-    resumed = run_cli(None, "jobs", "resume", job["id"][:8], "--json", env=env)
+    resumed = run_cli(None, "jobs", "resume", job["id"][:8], "--yes", "--json", env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(x["part_number"] for x in json_lines(resumed.stdout) if x["type"] == "part") == [2, 3, 4]
     assert client.get_object(Bucket=bucket, Key="up/a-big.bin")["Body"].read() == files["a-big.bin"]

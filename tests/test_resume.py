@@ -238,7 +238,7 @@ def test_a_resume_killed_again_is_journaled_and_resumes_again(
     assert job["src"] == str(tmp_path / "big.bin") and job["parts_done"] == 3
     assert str(tmp_path / "big.bin") in run_cli(None, "jobs", env=env).stdout
 
-    again = run_cli(None, "jobs", "resume", job["id"], "--json", env=env)
+    again = run_cli(None, "jobs", "resume", job["id"], "--yes", "--json", env=env)
     assert again.returncode == 0, again.stderr
     assert sorted(x["part_number"] for x in json_lines(again.stdout) if x["type"] == "part") == [4, 5]
     assert client.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == data

@@ -41,6 +41,7 @@ def register(sub: Any) -> None:
         "resume", help="finish an interrupted job", description="Finish a journaled job."
     )
     resume.add_argument("job_id", metavar="ID", help="job id (or a unique prefix), see `mputui jobs`")
+    resume.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     resume.add_argument("--json", action="store_true", help="JSON Lines output")
     add_dest_options(resume)
     add_global_options(resume, suppress=True)
@@ -84,8 +85,8 @@ def cmd_jobs(args: argparse.Namespace, ctx: Context) -> int:
     """``mputui jobs``: every journaled job."""
     journal = Journal()
     records = journal.records()
-    for path in journal.damaged():
-        ctx.err.write(f"mputui: warning: unreadable journal file {path}\n")
+    for _, problem in journal.problems():
+        ctx.err.write(f"mputui: warning: {safe_text(problem)}\n")
     if args.json:
         for r in records:
             ctx.json_line(record_json(r))
@@ -141,9 +142,16 @@ def _connections(
 
 def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
     """``mputui jobs resume ID``: copy the missing parts and complete; abort if the source changed."""
-    refuse_unsafe(ctx, "resume a job", yes=True)
+    refuse_unsafe(ctx, "resume a job", yes=args.yes)
     journal = Journal()
     record = journal.find(args.job_id)
+    if not args.yes and not ask(
+        ctx,
+        f"resume job {record.id}: {safe_text(record.src)} → {safe_text(record.dst)}, "
+        f"{len(record.done)}/{record.parts_total} parts done, send the rest and complete?",
+    ):
+        ctx.err.write("mputui: nothing resumed\n")
+        return EXIT_FAILED
     src, dst = _connections(args, ctx, record)
     if record.kind in ("put", "resume"):  # from a local file: see mputui.cli.put
         from mputui.cli.put import resume_job

@@ -3,7 +3,9 @@
 A record is written *before* CreateMultipartUpload, updated with the upload id and with each part as it
 completes, and removed only once Complete or Abort succeeded. Files live in ``state_dir()/jobs``, are
 written atomically (temp file, fsync, rename) with mode 0600, and hold no credentials: endpoints are stored
-without any user:password part, profiles by name only.
+without any user:password part, profiles by name only. The directory is kept 0700; a record owned by another user
+or writable by others is never loaded (another local user could have planted it). Temp files that a killed save
+left behind are removed when the journal is opened.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from mputui.locations import state_dir
+from mputui.locations import state_dir, user_only_dir
 from mputui.s3.errors import MputuiError
 
 try:
@@ -29,6 +33,8 @@ except ImportError:  # pragma: no cover - Windows: no cross-process job lock
     fcntl = None  # type: ignore[assignment]
 
 JOURNAL_VERSION = 1
+# A save holds its temp file for one write + fsync; one this old was left by a process that died mid-save.
+STALE_TEMP_SECONDS = 300
 
 
 def clean_endpoint(url: str | None) -> str | None:
@@ -112,12 +118,37 @@ class JobRecord:
         return record
 
 
+class UntrustedRecord(OSError):
+    """A journal file that another user owns or may have written."""
+
+
+def _read_record(path: Path) -> JobRecord:
+    """Parse one journal file, refusing (UntrustedRecord) one that is another user's or writable by others."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            raise UntrustedRecord(f"journal file {path} belongs to uid {st.st_uid}, not to you: ignored")
+        if stat.S_IMODE(st.st_mode) & 0o022:
+            raise UntrustedRecord(f"journal file {path} is writable by other users: ignored")
+        return JobRecord.from_json(json.loads(f.read()))
+
+
 class Journal:
     """The journal directory (default ``state_dir()/jobs``). Thread-safe for distinct records."""
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or state_dir() / "jobs"
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        user_only_dir(self.directory)
+        self._remove_stale_temps()
+
+    def _remove_stale_temps(self) -> None:
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        for path in self.directory.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                if path.lstat().st_mtime < cutoff:
+                    path.unlink()
 
     def path(self, job_id: str) -> Path:
         return self.directory / f"{job_id}.json"
@@ -141,34 +172,41 @@ class Journal:
         self._fsync_dir()
 
     def load(self, job_id: str) -> JobRecord | None:
-        """The record with exactly this id, or None."""
+        """The record with exactly this id, or None (MputuiError for a damaged or untrusted file)."""
+        path = self.path(job_id)
         try:
-            text = self.path(job_id).read_text()
+            return _read_record(path)
         except FileNotFoundError:
             return None
-        try:
-            return JobRecord.from_json(json.loads(text))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MputuiError(f"journal file {self.path(job_id)} is damaged: {exc}") from exc
+        except UntrustedRecord as exc:
+            raise MputuiError(str(exc)) from exc
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise MputuiError(f"journal file {path} is damaged: {exc}") from exc
 
     def records(self) -> list[JobRecord]:
-        """Every readable record, oldest first (damaged files are skipped; see ``damaged()``)."""
+        """Every readable record, oldest first (damaged and untrusted files are skipped; see ``damaged()``)."""
         out = []
         for path in sorted(self.directory.glob("*.json")):
             try:
-                out.append(JobRecord.from_json(json.loads(path.read_text())))
+                out.append(_read_record(path))
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         return sorted(out, key=lambda r: r.created)
 
     def damaged(self) -> list[Path]:
-        """Journal files that cannot be read as records."""
+        """Journal files that cannot be read as records, or are not to be trusted (see ``problems()``)."""
+        return [path for path, _ in self.problems()]
+
+    def problems(self) -> list[tuple[Path, str]]:
+        """Journal files that are not loaded, with the reason: damaged, another user's, writable by others."""
         bad = []
         for path in sorted(self.directory.glob("*.json")):
             try:
-                JobRecord.from_json(json.loads(path.read_text()))
-            except (OSError, ValueError, KeyError, TypeError):
-                bad.append(path)
+                _read_record(path)
+            except UntrustedRecord as exc:
+                bad.append((path, str(exc)))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                bad.append((path, f"unreadable journal file {path}: {exc}"))
         return bad
 
     def find(self, prefix: str) -> JobRecord:
