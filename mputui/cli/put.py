@@ -162,6 +162,8 @@ def cmd_put(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
     """Plan (list parts, hash the matching chunks), refuse a wrong file, confirm, send what is missing."""
     url = parse_s3_url(args.url, require_key=True)
+    if os.path.isdir(args.file):
+        raise MputuiError(f"--file {safe_text(args.file)} is a directory, not a file", exit_code=EXIT_USAGE)
     if args.part_size is not None:
         check_part_size(args.part_size)
     refuse_unsafe(ctx, "resume an upload", yes=args.yes, dry_run=args.dry_run)
