@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -194,9 +195,25 @@ def _bool(text: str | None) -> bool:
     return (text or "").strip().lower() == "true"
 
 
+class MalformedAnswerError(bexc.BotoCoreError):
+    """A 2xx answer whose body is not the XML the operation returns (cut short, garbled, a proxy's page)."""
+
+    fmt = "the server's answer to {operation} could not be read ({error}), {attempts} attempt(s)"
+
+
+def _root(body: bytes, name: str) -> ET.Element:
+    """The parsed body, which must be a ``<nameResult>`` document (moto says ``<nameResponse>``);
+    ``ValueError`` otherwise: a proxy's HTML page is not an empty listing."""
+    root = ET.fromstring(body)
+    local = root.tag.rpartition("}")[2]
+    if local not in (name + "Result", name + "Response"):
+        raise ValueError(f"a <{local}> document, not <{name}Result>")
+    return root
+
+
 def parse_list_parts(body: bytes) -> dict[str, Any]:
     """A ListParts response body as boto3 would return it (the fields mputui uses)."""
-    root = ET.fromstring(body)
+    root = _root(body, "ListParts")
     parts = []
     for p in _children(root, "Part"):
         parts.append(
@@ -216,7 +233,7 @@ def parse_list_parts(body: bytes) -> dict[str, Any]:
 
 def parse_list_uploads(body: bytes) -> dict[str, Any]:
     """A ListMultipartUploads response body as boto3 would return it (the fields mputui uses)."""
-    root = ET.fromstring(body)
+    root = _root(body, "ListMultipartUploads")
     uploads = []
     for u in _children(root, "Upload"):
         initiator = u.find(_NS + "Initiator")
@@ -331,8 +348,11 @@ class LeanS3:
             query.append(("max-parts", str(params["MaxParts"])))
         if params.get("PartNumberMarker"):
             query.append(("part-number-marker", str(params["PartNumberMarker"])))
-        body = self._request("GET", bucket, region, _key_path(Key), query, "ListParts").data
-        return parse_list_parts(body)
+        _, page = self._request(
+            "GET", bucket, region, _key_path(Key), query, "ListParts", parse=parse_list_parts
+        )
+        assert page is not None
+        return page
 
     def abort_multipart_upload(
         self,
@@ -344,7 +364,7 @@ class LeanS3:
     ) -> dict[str, Any]:
         """AbortMultipartUpload of exactly this upload."""
         check_target(bucket, Key, UploadId)
-        response = self._request(
+        response, _ = self._request(
             "DELETE",
             bucket,
             region,
@@ -357,7 +377,7 @@ class LeanS3:
 
     def head_object(self, bucket: str, region: str, *, Key: str) -> dict[str, Any]:
         """HeadObject: the fields mputui uses (size, ETag, last modified)."""
-        response = self._request("HEAD", bucket, region, _key_path(Key), [], "HeadObject")
+        response, _ = self._request("HEAD", bucket, region, _key_path(Key), [], "HeadObject")
         headers = {k.lower(): v for k, v in response.headers.items()}
         out: dict[str, Any] = {"ResponseMetadata": _metadata(response)}
         if "content-length" in headers:
@@ -379,8 +399,11 @@ class LeanS3:
         ):
             if params.get(name):
                 query.append((q, str(params[name])))
-        body = self._request("GET", bucket, region, "", query, "ListMultipartUploads").data
-        return parse_list_uploads(body)
+        _, page = self._request(
+            "GET", bucket, region, "", query, "ListMultipartUploads", parse=parse_list_uploads
+        )
+        assert page is not None
+        return page
 
     def request_bytes(
         self, method: str, bucket: str, region: str, key_path: str, query: tuple[tuple[str, str], ...]
@@ -415,7 +438,10 @@ class LeanS3:
         query: list[tuple[str, str]],
         operation: str,
         ok: tuple[int, ...] = (200,),
-    ) -> Any:
+        parse: Callable[[bytes], dict[str, Any]] | None = None,
+    ) -> tuple[Any, dict[str, Any] | None]:
+        """(the response, ``parse(body)``): transport errors, retryable statuses and a 2xx body that ``parse``
+        cannot read are retried, all within the same ``max_attempts`` (botocore retries a garbled answer too)."""
         base, host, prefix = self._base(bucket, region)
         path = (prefix + key_path) or "/"
         target = _target(path, query)
@@ -457,7 +483,17 @@ class LeanS3:
                 continue
             status = response.status
             if status in ok:
-                return response
+                if parse is None:
+                    return response, None
+                try:
+                    return response, parse(bytes(response.data))
+                except (ET.ParseError, ValueError) as exc:  # garbled XML, a bad number, not S3's document
+                    if attempt >= self._max_attempts:
+                        raise MalformedAnswerError(
+                            operation=operation, error=_one_line(exc), attempts=attempt
+                        ) from exc
+                    self._backoff(attempt)
+                    continue
             lowered = {k.lower(): v for k, v in response.headers.items()}
             client_error = _client_error(status, lowered, bytes(response.data), operation)
             code = client_error.response["Error"]["Code"]
@@ -470,6 +506,10 @@ class LeanS3:
     def _backoff(attempt: int) -> None:
         # botocore standard mode: random jitter times 2^(attempt-1), capped at 20 s.
         time.sleep(random.random() * min(MAX_BACKOFF, 2 ** (attempt - 1)))
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:120]
 
 
 def _target(path: str, query: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
