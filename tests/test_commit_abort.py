@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,60 @@ def make_upload(client: Any, bucket: str, key: str, sizes: dict[int, int]) -> tu
 
 def listed_ids(client: Any, bucket: str) -> set[str]:
     return {u["UploadId"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
+
+
+def upload_times(client: Any, bucket: str) -> dict[str, tuple[datetime, datetime]]:
+    """Per upload id, as the server reports them: (initiated, last activity = the newest part or initiated)."""
+    times = {}
+    for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        parts = client.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", [])
+        times[u["UploadId"]] = (u["Initiated"], max([u["Initiated"], *(p["LastModified"] for p in parts)]))
+    return times
+
+
+def cutoff_between(older: Iterable[datetime], newer: Iterable[datetime]) -> datetime:
+    """A time after every ``older`` one and before every ``newer`` one (server timestamps)."""
+    last, first = max(older), min(newer)
+    assert last < first, (last, first)
+    return last + (first - last) / 2
+
+
+# ``python -c`` this, then NOW and the CLI's arguments: the CLI with its clock stopped at NOW.
+_CLI_AT = """
+import sys
+from datetime import datetime
+
+import mputui.cli
+
+fixed = datetime.fromisoformat(sys.argv.pop(1))
+
+
+class Clock(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return fixed.astimezone(tz)
+
+
+assert mputui.cli.datetime is datetime, "the CLI's clock moved: the tests' fixed clock must follow it"
+mputui.cli.datetime = Clock
+from mputui.__main__ import main
+
+main()
+"""
+
+
+def run_cli_at(server: S3Server | None, now: datetime, *args: str, env: dict[str, str] | None = None) -> Any:
+    """``run_cli`` with the CLI's "now" (what ``--older-than`` counts from) fixed: which uploads are old enough
+    is decided by the server's timestamps alone, not by how long the CLI took to start on a busy machine."""
+    return subprocess.run(
+        [sys.executable, "-c", _CLI_AT, now.isoformat(), *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=env if env is not None else (server.env() if server else dict(os.environ)),
+        timeout=120,
+        check=False,
+    )
 
 
 def has_object(client: Any, bucket: str, key: str) -> bool:
@@ -273,10 +331,15 @@ def test_abort_older_than_skips_active_uploads(s3_server: S3Server, s3_bucket_fa
     bucket = s3_bucket_factory()
     active = client.create_multipart_upload(Bucket=bucket, Key="active")["UploadId"]
     stale = client.create_multipart_upload(Bucket=bucket, Key="stale")["UploadId"]
-    time.sleep(3)
+    time.sleep(1.5)  # server timestamps may be whole seconds: what follows is then at least 1 s newer
     client.upload_part(Bucket=bucket, Key="active", UploadId=active, PartNumber=1, Body=b"new")
     fresh = client.create_multipart_upload(Bucket=bucket, Key="fresh")["UploadId"]
-    proc = run_cli(s3_server, "abort", f"s3://{bucket}", "--older-than", "2s", "--yes")
+    times = upload_times(client, bucket)
+    # The CLI's clock is set 2 s after a cut-off between the old and the new timestamps.
+    cutoff = cutoff_between([times[stale][1], times[active][0]], [times[active][1], times[fresh][0]])
+    proc = run_cli_at(
+        s3_server, cutoff + timedelta(seconds=2), "abort", f"s3://{bucket}", "--older-than", "2s", "--yes"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "skipped 1 upload(s) initiated before the cut-off but with a part newer than 2s" in proc.stdout
     assert listed_ids(client, bucket) == {active, fresh}

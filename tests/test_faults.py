@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from faultproxy import FaultProxy, Faults
-from test_commit_abort import listed_ids, make_upload
+from test_commit_abort import cutoff_between, listed_ids, make_upload, run_cli_at, upload_times
 from test_inventory import make_uploads
 
 from conftest import BucketFactory, S3Server, run_cli
@@ -59,7 +60,8 @@ def test_ls_totals_are_exact_under_faults(
     assert clean.returncode == 0, clean.stderr
     failed = [x for x in json_lines(faulty.stdout) if x.get("error")]
     assert faulty.returncode == 0, (failed, faulty.stderr, proxy.counts)
-    injected = sum(v for k, v in proxy.counts.items() if k != "requests")
+    # Faults only: the proxy also counts requests per method.
+    injected = sum(proxy.counts[k] for k in ("reset_before", "reset_after", "stall", "slowdown", "internal"))
     assert injected > 0, proxy.counts
 
     def view(out: str) -> tuple[Any, ...]:
@@ -87,11 +89,15 @@ def test_abort_older_than_under_faults_aborts_exactly_the_intended_set(
     client = s3_server.client()
     bucket = s3_bucket_factory()
     stale = make_uploads(client, bucket, [f"old/{i}" for i in range(40)], parts=1)
-    time.sleep(2.5)
+    time.sleep(1.5)  # server timestamps may be whole seconds: what follows is then at least 1 s newer
     fresh = make_uploads(client, bucket, [f"new/{i}" for i in range(5)], parts=1)
+    times = upload_times(client, bucket)
+    # The CLI's clock is set 2 s after a cut-off between the two sets' timestamps (not left to its start-up).
+    cutoff = cutoff_between([times[u][1] for u in stale], [times[u][0] for u in fresh])
     proxy = proxy_factory(s3_server, Faults.mixed(FAULT_RATE * 2, seed=7, stall_seconds=1.0))
-    proc = run_cli(
+    proc = run_cli_at(
         None,
+        cutoff + timedelta(seconds=2),
         "abort",
         f"s3://{bucket}",
         "--older-than",
