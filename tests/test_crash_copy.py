@@ -35,9 +35,9 @@ from faultproxy import FaultProxy, Faults
 from conftest import BucketFactory, S3Server
 
 MIB = 1024 * 1024
-# A cp of 5 parts makes 12 requests: HEAD src, HEAD dst, HEAD src, Create, 5 x UploadPartCopy, HEAD src,
-# Complete, HEAD dst.
-REQUESTS = 12
+# A cp of 5 parts makes 13 requests: HEAD src, HEAD dst, HEAD src, ListMultipartUploads of the key, Create,
+# 5 x UploadPartCopy, HEAD src, Complete, HEAD dst.
+REQUESTS = 13
 
 
 def _seeds() -> list[int]:

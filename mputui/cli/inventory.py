@@ -12,7 +12,7 @@ from mputui.formatting import age_of, format_age, format_size, iso_utc, safe_tex
 from mputui.parsing import S3Url, parse_s3_url
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, is_gone
-from mputui.s3.inventory import InventoryScan, list_parts
+from mputui.s3.inventory import InventoryScan, find_upload, list_parts
 from mputui.s3.models import BucketDone, ScanFailed, Upload, UploadFound
 
 
@@ -195,13 +195,17 @@ def cmd_parts(args: argparse.Namespace, ctx: Context) -> int:
     out, now = ctx.out, ctx.now
     url = parse_s3_url(args.url, require_key=True)
     conn = S3Connection(ctx.settings)
+    gone = MputuiError(
+        f"no upload {args.upload_id!r} for {safe_text(str(url))} "
+        "(aborted, completed, never existed, or an upload of another key)"
+    )
+    if find_upload(conn, url.bucket, url.key, args.upload_id) is None:
+        raise gone
     try:
         parts = list_parts(conn, url.bucket, url.key, args.upload_id)
     except Exception as exc:
         if is_gone(exc):
-            raise MputuiError(
-                f"no upload {args.upload_id!r} for {safe_text(str(url))} (aborted, completed, or never existed)"
-            ) from exc
+            raise gone from exc
         raise
     if args.json:
         for p in parts:

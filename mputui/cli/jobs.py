@@ -20,6 +20,7 @@ from mputui.cli.copy import CopyPrinter, add_dest_options
 from mputui.formatting import age_of, format_age, format_size, safe_text
 from mputui.jobs.copy import Copier
 from mputui.jobs.journal import JobRecord, Journal
+from mputui.jobs.multipart import ABORTED, ALREADY_COMPLETE
 from mputui.jobs.transfer import SourceChanged
 from mputui.s3.connect import ConnectionSettings, S3Connection
 from mputui.s3.errors import MputuiError
@@ -188,7 +189,7 @@ def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
         ctx.err.write("mputui: nothing aborted\n")
         return EXIT_FAILED
     src, dst = _connections(args, ctx, record)
-    Copier(src, dst, journal=journal).abort(record)
+    outcome = Copier(src, dst, journal=journal).abort(record)
     if args.json:
         ctx.json_line(
             {
@@ -197,10 +198,23 @@ def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
                 "src": record.src,
                 "dst": record.dst,
                 "upload_id": record.upload_id,
+                "already_gone": outcome != ABORTED,
+                "complete": outcome == ALREADY_COMPLETE,
             }
         )
-    else:
+    elif outcome == ABORTED:
         ctx.out.write(
             f"aborted job {record.id}: upload {record.upload_id or '-'} of {safe_text(record.dst)}\n"
+        )
+    elif outcome == ALREADY_COMPLETE:
+        ctx.out.write(
+            f"job {record.id} was complete: {safe_text(record.dst)} holds what it was writing (its run stopped "
+            "before forgetting the job); nothing aborted, job forgotten\n"
+        )
+    else:
+        upload = f"upload {record.upload_id}" if record.upload_id else "its upload (never created)"
+        ctx.out.write(
+            f"job {record.id}: {upload} of {safe_text(record.dst)} was already gone (aborted or completed "
+            "elsewhere); nothing aborted, job forgotten\n"
         )
     return EXIT_OK

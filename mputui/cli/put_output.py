@@ -235,6 +235,7 @@ class PutPrinter(LiveLine):
                     "unknown": list(plan.unknown),
                     "bytes_to_send": plan.bytes_to_send if plan.part_size else None,
                     "job": plan.job_id,
+                    "finished": plan.finished,
                     "problems": list(plan.problems),
                 }
             )
@@ -258,6 +259,11 @@ class PutPrinter(LiveLine):
             out.write(f"  mismatch:  part(s) {ranges(list(plan.mismatched))}\n")
         if plan.job_id:
             out.write(f"  journal:   job {plan.job_id}\n")
+        if plan.finished:
+            out.write(
+                f"  complete:  already: the upload is gone and {safe_text(plan.dst)} holds what job "
+                f"{plan.job_id} was writing (its run stopped before forgetting the job); nothing to send\n"
+            )
         for problem in plan.problems:
             out.write(f"  PROBLEM:   {problem}\n")
 

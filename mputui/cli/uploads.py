@@ -24,7 +24,7 @@ from mputui.s3.checksums import FileVerification, verify_file
 from mputui.s3.commit import CommitPlan, complete_upload, head_object, load_plan
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, is_gone
-from mputui.s3.inventory import InventoryScan, iter_upload_pages, list_parts, with_parts
+from mputui.s3.inventory import InventoryScan, find_upload, iter_upload_pages, list_parts, with_parts
 from mputui.s3.models import BucketDone, ScanFailed, Upload, UploadFound
 
 SHOW_TARGETS = 20
@@ -84,13 +84,17 @@ def cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
     url = parse_s3_url(args.url, require_key=True)
     refuse_unsafe(ctx, "commit", yes=args.yes, dry_run=args.dry_run)
     conn = S3Connection(ctx.settings)
+    gone = MputuiError(
+        f"no upload {args.upload_id!r} for {safe_text(str(url))} "
+        "(aborted, completed, never existed, or an upload of another key)"
+    )
+    if find_upload(conn, url.bucket, url.key, args.upload_id) is None:
+        raise gone
     try:
         plan = load_plan(conn, url.bucket, url.key, args.upload_id, contiguous_prefix=args.contiguous_prefix)
     except Exception as exc:
         if is_gone(exc):
-            raise MputuiError(
-                f"no upload {args.upload_id!r} for {safe_text(str(url))} (aborted, completed, or never existed)"
-            ) from exc
+            raise gone from exc
         raise
     existing = head_object(conn, url.bucket, url.key)
     verification = _verify(args, ctx, plan) if args.verify_file else None

@@ -282,10 +282,11 @@ class Copier(JobRunner[CopyEvent]):
         summary.cancelled = summary.cancelled or self.cancel_token.cancelled
         return summary
 
-    def abort(self, record: JobRecord, reason: str = "aborted by request") -> None:
-        """Abort a journaled job's upload (exact target) and forget the job."""
-        abort_record(self.transfer, self.journal, record)
+    def abort(self, record: JobRecord, reason: str = "aborted by request") -> str:
+        """Abort a journaled job's upload (exact target) and forget the job; what was found (``abort_record``)."""
+        outcome = abort_record(self.transfer, self.journal, record)
         self.emit(JobAborted(record.id, record.src, record.dst, reason))
+        return outcome
 
     def _abort_stale(self, record: JobRecord, summary: CopySummary) -> None:
         try:

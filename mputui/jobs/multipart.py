@@ -8,6 +8,13 @@ A run that dies after journaling the job but before journaling the upload id may
 it never read. The server still carries it out, possibly late: after the re-run listed the key to adopt that
 upload, found none and created its own. So such a re-run marks the record (``LOST_CREATE``) and, just before
 completing (or when aborting the job), aborts the uploads that Create made (``late_creates``).
+
+Within one run the same holds for a Create whose answer is lost on the way (a dropped connection, a timeout, a
+5xx): ``UploadCreator`` never lets botocore resend it blindly, lists the key and adopts what the lost Create made.
+
+A run killed between a successful Complete and removing the record leaves a record whose upload is gone: a re-run,
+``jobs resume`` and ``jobs abort`` check the destination object against the record (``completed_by_record``) and
+close the record as done.
 """
 
 from __future__ import annotations
@@ -15,11 +22,12 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from mputui.jobs.engine import Cancelled, Engine
+from mputui.jobs.engine import Cancelled, CancelToken, Engine, RetryPolicy, is_retryable
 from mputui.jobs.events import (
     CopyEvent,
     JobAborted,
@@ -33,13 +41,18 @@ from mputui.jobs.objects import ObjectInfo, head_object, same_content
 from mputui.jobs.plan import part_count, part_range, part_sizes
 from mputui.jobs.transfer import SourceChanged, Transfer
 from mputui.s3.actions import abort_upload, upload_exists
+from mputui.s3.checksums import multipart_etag, plain_md5
+from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe, is_gone
-from mputui.s3.inventory import iter_upload_pages, list_parts
+from mputui.s3.inventory import key_uploads, list_parts
 from mputui.s3.models import Upload
 
 # Test hook (used by tests/test_copy_resume.py): after this many parts are journaled in this process, the
 # process sends itself SIGKILL: no cleanup, no flush, exactly like kill -9. Read only here; unset in normal use.
 CRASH_AFTER_PARTS_ENV = "MPUTUI_TEST_CRASH_AFTER_PARTS"
+# Test hook (tests/test_crash_complete.py): set to 1, the process SIGKILLs itself right after a job's upload was
+# completed (and checked), before its journal record is removed.
+CRASH_AFTER_COMPLETE_ENV = "MPUTUI_TEST_CRASH_AFTER_COMPLETE"
 # How far before a record's creation time an upload may claim to be initiated and still be adopted.
 _ADOPT_SLACK = timedelta(minutes=5)
 # Record ``extra`` key: the job's last journal write before a Create whose answer an earlier run never read.
@@ -59,11 +72,13 @@ class JobFailed(MputuiError):
 
 
 class CrashHook:
-    """Counts journaled parts and kills the process after ``MPUTUI_TEST_CRASH_AFTER_PARTS`` of them."""
+    """Counts journaled parts and kills the process after ``MPUTUI_TEST_CRASH_AFTER_PARTS`` of them, or after a
+    completed upload with ``MPUTUI_TEST_CRASH_AFTER_COMPLETE=1``."""
 
     def __init__(self) -> None:
         value = os.environ.get(CRASH_AFTER_PARTS_ENV, "")
         self.limit = int(value) if value.isdigit() else None
+        self.after_complete = os.environ.get(CRASH_AFTER_COMPLETE_ENV) == "1"
         self._count = 0
         self._lock = threading.Lock()
 
@@ -73,8 +88,17 @@ class CrashHook:
         with self._lock:
             self._count += 1
             if self._count >= self.limit:
-                os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
-                os._exit(137)
+                _kill_self()
+
+    def completed(self) -> None:
+        """A job's upload was completed; its record is not removed yet."""
+        if self.after_complete:
+            _kill_self()
+
+
+def _kill_self() -> None:
+    os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+    os._exit(137)
 
 
 @dataclass
@@ -99,6 +123,7 @@ class MultipartJob:
         self._stop = threading.Event()
         self.parts_copied = 0
         self.bytes_copied = 0
+        self.creator = UploadCreator(ctx.transfer, ctx.parts.cancel)
 
     @property
     def t(self) -> Transfer:
@@ -117,7 +142,7 @@ class MultipartJob:
             if r.upload_id is None:
                 if not fresh:
                     expect_lost_create(r)
-                r.upload_id = self._adopt_or_create(fresh)
+                r.upload_id = self.creator.adopt_or_create(r, self.src, fresh=fresh, then="resume")
                 self.ctx.journal.save(r)
             else:
                 finished = self._sync_parts()
@@ -125,8 +150,9 @@ class MultipartJob:
                     return finished
             self._copy_missing()
             self._check_source()
-            abort_late_creates(self.t, r)
+            abort_late_creates(self.t, r, self.creator)
             self._complete()
+            self.ctx.crash_hook.completed()
             self.ctx.journal.remove(r.id)
         return ObjectCopied(
             src=r.src,
@@ -141,24 +167,8 @@ class MultipartJob:
 
     # -- upload ---------------------------------------------------------------------------------------
 
-    def _adopt_or_create(self, fresh: bool) -> str:
-        """A new upload; or, if an earlier run died between journaling and learning the upload id, that one."""
-        r = self.record
-        if not fresh:
-            candidates = unjournaled_uploads(self.t, r)
-            if len(candidates) == 1:
-                return candidates[0].upload_id
-            if candidates:
-                ids = ", ".join(u.upload_id for u in candidates)
-                raise JobFailed(
-                    f"job {r.id}: cannot tell which upload of {r.dst} is this job's ({ids}); "
-                    f"abort the wrong ones with `mputui abort`, then resume",
-                    resumable=True,
-                )
-        return self._create()
-
     def _create(self) -> str:
-        return create_upload(self.t, self.src, self.record.dst_bucket, self.record.dst_key)
+        return self.creator.create(self.record, self.src)
 
     def _sync_parts(self) -> ObjectCopied | None:
         """Take the server's word for which parts exist. Returns a result if the job turns out finished."""
@@ -280,45 +290,132 @@ class MultipartJob:
         self.ctx.emit(JobAborted(self.record.id, self.record.src, self.record.dst, reason))
 
 
-def create_upload(transfer: Transfer, src: ObjectInfo, dst_bucket: str, dst_key: str) -> str:
-    """CreateMultipartUpload with ``src``'s metadata; aborts a duplicate a retried request may have made."""
-    created = transfer.create(src, dst_bucket, dst_key)
-    if created.retried and created.server_time is not None:
-        # The first answer was lost and botocore asked again: the first request may have created an
-        # upload too. Abort exactly those uploads of this key that started during our own request.
-        window_start = created.server_time - timedelta(seconds=created.seconds + 2)
-        window_end = created.server_time + timedelta(seconds=2)
-        same_key = [
+class UploadCreator:
+    """CreateMultipartUpload for one job, never resent blindly.
+
+    Why: a Create whose answer is lost (a dropped connection, a timeout, a 5xx after the server acted) may still
+    have made an upload. botocore would send it again and use the second upload; the first one, whose id nobody
+    heard, stayed behind with 0 parts although the run reported success. So a Create goes out once (a
+    single-attempt connection, ``Transfer.create``); after a lost answer the key is listed and what appeared
+    since the listing taken before the first Create is this run's: one is adopted, any other aborted, and only if
+    none appeared is Create sent again (after a backoff). Nothing here trusts ``Initiated`` (moto reports
+    2010-11-10 for every upload): the before/after listings of the exact key decide. A lost Create can also
+    land later, after the run listed the key: ``strays`` finds those for ``abort_late_creates`` before the job
+    completes. The record is marked ``LOST_CREATE`` so that a re-run of a killed run looks for them too.
+    """
+
+    def __init__(self, transfer: Transfer, cancel: CancelToken | None = None) -> None:
+        self.t = transfer
+        self.cancel = cancel
+        self.before: set[str] | None = None  # the key's uploads listed before this run's first Create
+        self.lost = 0  # Creates of this run whose answer was lost
+        self.policy = RetryPolicy(attempts=max(1, transfer.dst_conn.max_attempts))
+
+    def adopt_or_create(self, record: JobRecord, src: ObjectInfo, *, fresh: bool, then: str) -> str:
+        """A new upload; or, if an earlier run died between journaling and learning the upload id, that one.
+
+        ``then``: what the user does after aborting the wrong uploads when several could be the job's.
+        """
+        listed = None
+        if not fresh:
+            listed = key_uploads(self.t.dst_conn, record.dst_bucket, record.dst_key)
+            candidates = unjournaled_uploads(self.t, record, listed)
+            if len(candidates) == 1:
+                return candidates[0].upload_id
+            if candidates:
+                ids = ", ".join(u.upload_id for u in candidates)
+                raise JobFailed(
+                    f"job {record.id}: cannot tell which upload of {record.dst} is this job's ({ids}); "
+                    f"abort the wrong ones with `mputui abort`, then {then}",
+                    resumable=True,
+                )
+        return self.create(record, src, listed)
+
+    def create(self, record: JobRecord, src: ObjectInfo, listed: list[Upload] | None = None) -> str:
+        """A new upload of ``record``'s destination carrying ``src``'s metadata (``listed``: the key's uploads,
+        if just listed). Raises the last error once every attempt's answer was lost and no upload appeared."""
+        conn = self.t.dst_conn
+        if listed is None:
+            listed = key_uploads(conn, record.dst_bucket, record.dst_key)
+        if self.before is None:  # a second Create (the first upload vanished) keeps the first listing
+            self.before = {u.upload_id for u in listed}
+        attempt = 1
+        while True:
+            try:
+                return self.t.create(src, record.dst_bucket, record.dst_key)
+            except Exception as exc:
+                if not is_retryable(exc):
+                    raise
+                self.lost += 1
+                expect_lost_create(record)
+                adopted = self._adopt_appeared(record)
+                if adopted is not None:
+                    return adopted
+                if attempt >= self.policy.attempts:
+                    raise
+                delay = self.policy.delay(attempt)
+                if self.cancel is None:
+                    time.sleep(delay)
+                elif self.cancel.sleep(delay):
+                    raise Cancelled from exc
+                attempt += 1
+
+    def _appeared(self, record: JobRecord) -> list[Upload]:
+        """Uploads of the key that were not there before this run's first Create."""
+        before = self.before or set()
+        return [
             u
-            for page in iter_upload_pages(transfer.dst_conn, dst_bucket, prefix=dst_key)
-            for u in page
-            if u.key == dst_key
+            for u in key_uploads(self.t.dst_conn, record.dst_bucket, record.dst_key)
+            if u.upload_id not in before
         ]
-        # Only uploads started by the same identity as ours: another client's upload of this key in the same
-        # seconds is not ours to abort.
-        mine = next((u.initiator for u in same_key if u.upload_id == created.upload_id), None)
-        for u in same_key:
-            if (
-                u.upload_id != created.upload_id
-                and window_start <= u.initiated <= window_end
-                and (mine is None or u.initiator == mine)
-            ):
-                abort_upload(transfer.dst_conn, u)
-    return created.upload_id
+
+    def _adopt_appeared(self, record: JobRecord) -> str | None:
+        """After a lost answer: the upload the lost Creates made, if one appeared (any more are aborted)."""
+        appeared = self._appeared(record)
+        if not appeared:
+            return None
+        initiators = {u.initiator for u in appeared}
+        if len(appeared) > self.lost or len(initiators) > 1:
+            ids = ", ".join(u.upload_id for u in appeared)
+            raise JobFailed(
+                f"job {record.id}: the answer to CreateMultipartUpload was lost and {len(appeared)} uploads of "
+                f"{record.dst} appeared meanwhile ({ids}): another client is creating uploads of this key too; "
+                "abort the wrong ones with `mputui abort`, then re-run",
+                resumable=True,
+            )
+        adopted, *extra = appeared
+        for upload in extra:  # several lost Creates all landed: one upload is enough
+            abort_upload(self.t.dst_conn, upload)
+        return adopted.upload_id
+
+    def strays(self, record: JobRecord, same_key: list[Upload]) -> list[Upload]:
+        """Uploads a lost Create of this run made that landed after the run looked (``same_key``: the key's
+        uploads now, the job's own among them)."""
+        if not self.lost or self.before is None or record.upload_id is None:
+            return []
+        mine = next((u.initiator for u in same_key if u.upload_id == record.upload_id), None)
+        found = [
+            u
+            for u in same_key
+            if u.upload_id not in self.before
+            and u.upload_id != record.upload_id
+            and (mine is None or u.initiator == mine)
+        ]
+        return found if len(found) <= self.lost else []
 
 
-def unjournaled_uploads(transfer: Transfer, record: JobRecord) -> list[Upload]:
-    """Uploads of exactly ``record``'s destination key started since the record was written.
+def unjournaled_uploads(
+    transfer: Transfer, record: JobRecord, listed: list[Upload] | None = None
+) -> list[Upload]:
+    """Uploads of exactly ``record``'s destination key started since the record was written (``listed``: the
+    key's uploads, if just listed).
 
     Only needed when a run died between CreateMultipartUpload and journaling its id.
     """
     created = datetime.fromisoformat(record.created.replace("Z", "+00:00"))
-    return [
-        u
-        for page in iter_upload_pages(transfer.dst_conn, record.dst_bucket, prefix=record.dst_key)
-        for u in page
-        if u.key == record.dst_key and u.initiated >= created - _ADOPT_SLACK
-    ]
+    if listed is None:
+        listed = key_uploads(transfer.dst_conn, record.dst_bucket, record.dst_key)
+    return [u for u in listed if u.key == record.dst_key and u.initiated >= created - _ADOPT_SLACK]
 
 
 def expect_lost_create(record: JobRecord) -> None:
@@ -326,7 +423,7 @@ def expect_lost_create(record: JobRecord) -> None:
     record.extra.setdefault(LOST_CREATE, record.updated)
 
 
-def late_creates(transfer: Transfer, record: JobRecord) -> list[Upload]:
+def late_creates(transfer: Transfer, record: JobRecord, creator: UploadCreator | None = None) -> list[Upload]:
     """The uploads that a lost Create of an earlier run of ``record``'s job made, other than the job's own.
 
     Why: a Create whose answer never arrived (the run was killed) is still carried out by the server, and it can
@@ -337,28 +434,33 @@ def late_creates(transfer: Transfer, record: JobRecord) -> list[Upload]:
     clock slack), narrowed to the initiator of the job's own upload (listed here, before it is completed) so that
     another identity's upload of the key is never touched. Whatever the re-run adopted is the job's own upload;
     several candidates stop the re-run before this, so every upload found here appeared after the re-run looked.
+    ``creator`` (this run's): also the uploads its own lost Creates made (``UploadCreator.strays``), found by
+    listing rather than by time; uploads it listed before its first Create are never counted.
     """
     since = record.extra.get(LOST_CREATE)
-    if since is None or record.upload_id is None:
+    in_run = creator is not None and creator.lost > 0
+    if (since is None and not in_run) or record.upload_id is None:
         return []
-    start = datetime.fromisoformat(since.replace("Z", "+00:00")) - _ADOPT_SLACK
-    same_key = [
-        u
-        for page in iter_upload_pages(transfer.dst_conn, record.dst_bucket, prefix=record.dst_key)
-        for u in page
-        if u.key == record.dst_key
-    ]
-    mine = next((u.initiator for u in same_key if u.upload_id == record.upload_id), None)
-    return [
-        u
-        for u in same_key
-        if u.upload_id != record.upload_id and u.initiated >= start and (mine is None or u.initiator == mine)
-    ]
+    same_key = key_uploads(transfer.dst_conn, record.dst_bucket, record.dst_key)
+    before = (creator.before if creator is not None else None) or set()
+    found = {u.upload_id: u for u in creator.strays(record, same_key)} if creator is not None else {}
+    if since is not None:
+        start = datetime.fromisoformat(since.replace("Z", "+00:00")) - _ADOPT_SLACK
+        mine = next((u.initiator for u in same_key if u.upload_id == record.upload_id), None)
+        for u in same_key:
+            if (
+                u.upload_id != record.upload_id
+                and u.upload_id not in before
+                and u.initiated >= start
+                and (mine is None or u.initiator == mine)
+            ):
+                found.setdefault(u.upload_id, u)
+    return list(found.values())
 
 
-def abort_late_creates(transfer: Transfer, record: JobRecord) -> None:
+def abort_late_creates(transfer: Transfer, record: JobRecord, creator: UploadCreator | None = None) -> None:
     """Abort ``late_creates``; JobFailed (resumable: the record keeps the mark) if one cannot be aborted."""
-    for upload in late_creates(transfer, record):
+    for upload in late_creates(transfer, record, creator):
         result = abort_upload(transfer.dst_conn, upload)
         if not result.ok and not result.already_gone:
             raise JobFailed(
@@ -368,11 +470,20 @@ def abort_late_creates(transfer: Transfer, record: JobRecord) -> None:
             )
 
 
-def abort_record(transfer: Transfer, journal: Journal, record: JobRecord) -> None:
-    """Abort exactly the journaled upload of ``record`` (and ``late_creates``); remove the record once gone."""
+# What ``abort_record`` found: it aborted the job's upload; the upload was gone and the destination holds what
+# the job was writing (completed by a run that died before forgetting the job); the upload was gone otherwise
+# (aborted or completed elsewhere, or never created).
+ABORTED, ALREADY_COMPLETE, ALREADY_GONE = "aborted", "complete", "gone"
+
+
+def abort_record(transfer: Transfer, journal: Journal, record: JobRecord) -> str:
+    """Abort exactly the journaled upload of ``record`` (and ``late_creates``); remove the record once gone.
+
+    Returns ``ABORTED``, ``ALREADY_COMPLETE`` or ``ALREADY_GONE`` for the job's own upload.
+    """
     if record.upload_id is not None:
-        uploads = [Upload(record.dst_bucket, record.dst_key, record.upload_id, initiated=datetime.now(UTC))]
-        uploads += late_creates(transfer, record)
+        own = Upload(record.dst_bucket, record.dst_key, record.upload_id, initiated=datetime.now(UTC))
+        uploads = [own, *late_creates(transfer, record)]
     else:
         uploads = unjournaled_uploads(transfer, record)
         if len(uploads) > 1:
@@ -380,8 +491,38 @@ def abort_record(transfer: Transfer, journal: Journal, record: JobRecord) -> Non
             raise MputuiError(
                 f"job {record.id}: cannot tell which upload of {record.dst} is this job's ({ids})"
             )
-    for upload in uploads:
+    outcome = ALREADY_GONE
+    for n, upload in enumerate(uploads):
         result = abort_upload(transfer.dst_conn, upload)
         if not result.ok and not result.already_gone:
             raise MputuiError(f"aborting the upload of job {record.id} failed: {result.error}")
+        if n == 0 and result.ok:
+            outcome = ABORTED
+        elif n == 0 and record.upload_id is not None and completed_by_record(transfer.dst_conn, record):
+            outcome = ALREADY_COMPLETE
     journal.remove(record.id)
+    return outcome
+
+
+def completed_by_record(conn: S3Connection, record: JobRecord) -> ObjectInfo | None:
+    """The destination object if it holds what ``record``'s job was writing, else None.
+
+    For a record whose upload is gone: a run completed it and was killed before it removed the record. Checked
+    against the record alone (a re-run of ``resume`` or ``jobs abort`` may have neither the source nor the
+    file): the size, and the multipart ETag of the journaled parts (every part is journaled before Complete), or
+    the content MD5 the job stored on the object (``x-amz-meta-md5``: put, copies of a plain-ETag source) or the
+    source's ETag (copies).
+    """
+    existing = head_object(conn, record.dst_bucket, record.dst_key)
+    if existing is None or existing.size != record.src_size:
+        return None
+    n = record.parts_total
+    md5s = [plain_md5(record.done.get(i, "")) for i in range(1, n + 1)]
+    if n and all(md5s) and existing.etag.lower() == multipart_etag(m for m in md5s if m):
+        return existing
+    if record.src_bucket:  # a copy: the source version it was made from
+        src = ObjectInfo(record.src_bucket, record.src_key, record.src_size, record.src_etag)
+        return existing if same_content(src, existing) else None
+    if record.src_etag and existing.md5 == record.src_etag.lower():
+        return existing
+    return None

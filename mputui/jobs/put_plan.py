@@ -287,11 +287,15 @@ class PutPlanner:
         return size if 0 < size < obj.size else None
 
     def _with_job(self, item: PutItem) -> PutItem:
-        if item.action == "skip" or item.digest is None or not item.multipart:
+        if item.digest is None or not item.multipart:
             return item
         job_id = put_job_id(self.endpoint, item.file.path, item.dst, item.digest, self.options.gzip)
         if self.journal.load(job_id) is not None:
+            # Also when the key already holds this content: a run killed between Complete and forgetting the
+            # job left it journaled, and the job (finding its upload gone and the object its own) closes it.
             return replace(item, action="resume", reason="interrupted upload journaled", job_id=job_id)
+        if item.action == "skip":
+            return item
         return replace(item, job_id=job_id)
 
     def _dedupe(self, items: list[PutItem], remote: dict[str, ObjectInfo]) -> list[PutItem]:

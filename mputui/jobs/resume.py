@@ -27,7 +27,7 @@ from typing import Any
 
 from mputui.jobs.engine import Cancelled, CancelToken, Engine
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
-from mputui.jobs.multipart import JobFailed
+from mputui.jobs.multipart import JobFailed, completed_by_record
 from mputui.jobs.plan import MAX_PARTS, MIN_PART_SIZE, part_count, part_range
 from mputui.jobs.runner import JobRunner
 from mputui.jobs.upload import (
@@ -43,7 +43,7 @@ from mputui.s3.checksums import md5_range, plain_md5
 from mputui.s3.commit import format_ranges as ranges
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe, is_gone
-from mputui.s3.inventory import list_parts
+from mputui.s3.inventory import find_upload, list_parts
 from mputui.s3.models import Part
 
 OVERWRITE_FLAG = "overwrite_mismatched"
@@ -71,6 +71,10 @@ class ResumePlan:
     problems: tuple[str, ...] = ()
     job_id: str | None = None  # the journaled job this upload already belongs to, if any
     overwrite_mismatched: bool = False
+    # The upload is gone and its object holds what the job's record says: a run completed it and was killed
+    # before forgetting the job. Running the plan closes the job; nothing is sent.
+    finished: bool = False
+    etag: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -127,22 +131,46 @@ def plan_resume(
 ) -> ResumePlan:
     """Compare the file with the upload's listed parts (reads only the chunks of listed parts, once).
 
-    Raises MputuiError for an unreadable file (exit 2) or an upload that does not exist.
+    Raises MputuiError for an unreadable file (exit 2) or an upload that does not exist (or is not an upload of
+    this key: some servers list and complete an upload by its id alone, whatever key the request names). A
+    journaled upload that is gone because its job completed it (and was killed before forgetting the job) gives
+    a ``finished`` plan.
     """
     path = os.path.abspath(path)
     try:
         file_size = os.stat(path).st_size
     except OSError as exc:
         raise MputuiError(f"cannot read {path}: {exc.strerror or exc}", exit_code=2) from exc
-    try:
-        listed = list_parts(conn, bucket, key, upload_id)
-    except Exception as exc:
-        if is_gone(exc):
-            raise MputuiError(
-                f"upload {upload_id} of s3://{bucket}/{key} not found (already aborted or completed)"
-            ) from exc
-        raise
     job = (journal or Journal()).by_upload().get((bucket, key, upload_id))
+    listed: list[Part] | None = None
+    if find_upload(conn, bucket, key, upload_id) is not None:
+        try:
+            listed = list_parts(conn, bucket, key, upload_id)
+        except Exception as exc:
+            if not is_gone(exc):
+                raise
+    if listed is None:
+        done = completed_by_record(conn, job) if job is not None else None
+        if job is not None and done is not None:
+            return ResumePlan(
+                bucket,
+                key,
+                upload_id,
+                path,
+                file_size,
+                job.part_size,
+                job.parts_total,
+                0,
+                present=tuple(range(1, job.parts_total + 1)),
+                job_id=job.id,
+                finished=True,
+                etag=done.etag,
+            )
+        hint = f"; `mputui jobs abort {job.id}` forgets its job" if job is not None else ""
+        raise MputuiError(
+            f"upload {upload_id} of s3://{bucket}/{key} not found (already aborted or completed, or an upload "
+            f"of another key){hint}"
+        )
     base = ResumePlan(
         bucket,
         key,
@@ -332,6 +360,12 @@ class Resumer(JobRunner[PutEvent]):
         """
         if not plan.ok:
             raise MputuiError("refusing to resume: " + "; ".join(plan.problems), exit_code=2)
+        if plan.finished and plan.job_id is not None:
+            with self.journal.lock(plan.job_id):
+                self.journal.remove(plan.job_id)
+            return ResumeSummary(
+                job_id=plan.job_id, parts_present=plan.parts_total, etag=plan.etag, completed=True
+            )
         record = self._record(plan)
         summary = ResumeSummary(job_id=record.id, parts_present=len(plan.present))
         tracker = PutTracker(1, plan.file_size, self.emit)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
-from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
+import threading
+import weakref
+from dataclasses import replace
 from typing import Any
 
 from mputui.jobs.objects import ObjectInfo, object_params, strip_etag
@@ -26,15 +25,19 @@ METHOD_STREAM = "stream"  # GET + PUT across endpoints
 METHOD_STREAM_MULTIPART = "stream-multipart"  # ranged GETs → UploadPart across endpoints
 
 
-@dataclass(frozen=True, slots=True)
-class Created:
-    """A new upload. ``retried``: botocore resent the request, so the server may hold a duplicate upload
-    that the lost first answer named; ``server_time`` (the answer's Date) and ``seconds`` bound when."""
+_single_attempt: weakref.WeakKeyDictionary[S3Connection, S3Connection] = weakref.WeakKeyDictionary()
+_single_attempt_lock = threading.Lock()
 
-    upload_id: str
-    retried: bool
-    server_time: datetime | None
-    seconds: float
+
+def single_attempt(conn: S3Connection) -> S3Connection:
+    """A connection like ``conn`` (same settings and credentials chain) that sends every request once: for a
+    request botocore must not resend blindly (CreateMultipartUpload makes a new upload each time)."""
+    with _single_attempt_lock:
+        found = _single_attempt.get(conn)
+        if found is None:
+            # No retry at all: botocore's retries "max_attempts" counts the attempts after the first one.
+            found = _single_attempt[conn] = S3Connection(replace(conn.settings, max_attempts=0))
+        return found
 
 
 class SourceChanged(MputuiError):
@@ -90,20 +93,13 @@ class Transfer:
 
     # -- multipart ----------------------------------------------------------------------------------
 
-    def create(self, src: ObjectInfo, dst_bucket: str, dst_key: str) -> Created:
-        """CreateMultipartUpload carrying ``src``'s metadata."""
-        started = time.monotonic()
-        response = self.dst_conn.call(
+    def create(self, src: ObjectInfo, dst_bucket: str, dst_key: str) -> str:
+        """One CreateMultipartUpload carrying ``src``'s metadata, sent once (never retried: a lost answer may
+        have made an upload, see ``mputui.jobs.multipart.UploadCreator``); the new upload's id."""
+        response = single_attempt(self.dst_conn).call(
             dst_bucket, "create_multipart_upload", Key=dst_key, **object_params(src)
         )
-        meta = response.get("ResponseMetadata", {})
-        date = meta.get("HTTPHeaders", {}).get("date")
-        return Created(
-            upload_id=str(response["UploadId"]),
-            retried=int(meta.get("RetryAttempts", 0)) > 0,
-            server_time=parsedate_to_datetime(date) if date else None,
-            seconds=time.monotonic() - started,
-        )
+        return str(response["UploadId"])
 
     def copy_part(
         self,

@@ -25,10 +25,10 @@ from mputui.jobs.localfiles import read_range
 from mputui.jobs.multipart import (
     CrashHook,
     JobFailed,
+    UploadCreator,
     abort_late_creates,
-    create_upload,
+    completed_by_record,
     expect_lost_create,
-    unjournaled_uploads,
 )
 from mputui.jobs.objects import MD5_META, ObjectInfo, head_object, strip_etag
 from mputui.jobs.plan import part_range, part_sizes
@@ -139,6 +139,7 @@ class FileUploadJob:
         self._stop = threading.Event()
         self.parts_sent = 0
         self.bytes_sent = 0
+        self.creator = UploadCreator(ctx.transfer, ctx.parts.cancel)
 
     def run(self) -> FileUploaded:
         """Run to completion. Raises ``JobFailed``/``ContentChanged``/``Cancelled`` otherwise."""
@@ -154,7 +155,9 @@ class FileUploadJob:
             if r.upload_id is None:
                 if stored is not None:
                     expect_lost_create(r)
-                r.upload_id = self._adopt_or_create(fresh=stored is None)
+                r.upload_id = self.creator.adopt_or_create(
+                    r, self._create_info(), fresh=stored is None, then="re-run"
+                )
                 journal.save(r)
             else:
                 finished = self._sync_parts()
@@ -163,8 +166,9 @@ class FileUploadJob:
             if self.ctx.tracker is not None:
                 self.ctx.tracker.present(sum(self._size(n) for n in r.done))
             self._send_missing()
-            abort_late_creates(self.ctx.transfer, r)
+            abort_late_creates(self.ctx.transfer, r, self.creator)
             etag = self._complete()
+            self.ctx.crash_hook.completed()
             journal.remove(r.id)
         return FileUploaded(
             path=r.src_key,
@@ -185,33 +189,20 @@ class FileUploadJob:
 
     # -- upload ---------------------------------------------------------------------------------------
 
-    def _adopt_or_create(self, *, fresh: bool) -> str:
-        """A new upload; or, if an earlier run died between journaling and learning the upload id, that one."""
-        r = self.record
-        if not fresh:
-            candidates = unjournaled_uploads(self.ctx.transfer, r)
-            if len(candidates) == 1:
-                return candidates[0].upload_id
-            if candidates:
-                ids = ", ".join(u.upload_id for u in candidates)
-                raise JobFailed(
-                    f"job {r.id}: cannot tell which upload of {r.dst} is this job's ({ids}); "
-                    "abort the wrong ones with `mputui abort`, then re-run",
-                    resumable=True,
-                )
-        return self._create()
-
-    def _create(self) -> str:
+    def _create_info(self) -> ObjectInfo:
+        """What Create carries: the MD5 (as a plain ETag, it becomes x-amz-meta-md5, as for copies: comparable
+        later) and the content headers."""
         s = self.source
-        # ObjectInfo's MD5 (a plain ETag) becomes x-amz-meta-md5, as for copies: comparable later.
-        info = ObjectInfo(
+        return ObjectInfo(
             bucket="",
             key=s.path,
             size=s.size,
             etag=s.md5 or "",
             headers=object_headers(s.content_type, s.content_encoding),
         )
-        return create_upload(self.ctx.transfer, info, self.record.dst_bucket, self.record.dst_key)
+
+    def _create(self) -> str:
+        return self.creator.create(self.record, self._create_info())
 
     def _sync_parts(self) -> FileUploaded | None:
         """Keep the listed parts whose ETag is the MD5 of their chunk. A result if the job turns out finished."""
@@ -238,7 +229,7 @@ class FileUploadJob:
     def _upload_vanished(self) -> FileUploaded | None:
         r = self.record
         existing = head_object(self.ctx.conn, r.dst_bucket, r.dst_key)
-        if existing is not None and existing.size == r.src_size and self._is_ours(existing):
+        if existing is not None and existing.size == r.src_size and self._is_ours(existing, r):
             # Completed by an earlier run that died before forgetting the job.
             self.ctx.journal.remove(r.id)
             return FileUploaded(
@@ -256,13 +247,13 @@ class FileUploadJob:
         self.ctx.journal.save(r)
         return None
 
-    def _is_ours(self, obj: ObjectInfo) -> bool:
+    def _is_ours(self, obj: ObjectInfo, record: JobRecord) -> bool:
         if self.source.md5 is not None and obj.metadata.get(MD5_META) == self.source.md5:
             return True
         n = self.record.parts_total
-        if len(self.md5s) == n:
-            return obj.etag.lower() == multipart_etag(self.md5s[i] for i in range(1, n + 1))
-        return False
+        if len(self.md5s) == n and obj.etag.lower() == multipart_etag(self.md5s[i] for i in range(1, n + 1)):
+            return True
+        return completed_by_record(self.ctx.conn, record) is not None
 
     # -- parts ----------------------------------------------------------------------------------------
 

@@ -157,6 +157,25 @@ def iter_upload_pages(
         key_marker, id_marker = next_key, next_id
 
 
+def key_uploads(conn: S3Connection, bucket: str, key: str) -> list[Upload]:
+    """Every in-progress upload of exactly ``key`` (a prefix listing also shows ``key/...`` and ``keyX``)."""
+    return [u for page in iter_upload_pages(conn, bucket, prefix=key) for u in page if u.key == key]
+
+
+def find_upload(conn: S3Connection, bucket: str, key: str, upload_id: str) -> Upload | None:
+    """The in-progress upload ``upload_id`` if it is an upload of exactly ``key``, else None.
+
+    Why: some servers (moto) run ListParts and CompleteMultipartUpload on the upload id alone, whatever key the
+    request names, so a command given a key and an upload id checks that the pair belongs together before it
+    plans anything: ``commit s3://b/junk --upload-id <id of junkyard/a>`` must not complete ``junkyard/a``.
+    """
+    for page in iter_upload_pages(conn, bucket, prefix=key):
+        for u in page:
+            if u.key == key and u.upload_id == upload_id:
+                return u
+    return None
+
+
 def with_parts(upload: Upload, parts: list[Part]) -> Upload:
     """``upload`` with its part count, total size and newest part time filled in."""
     newest = max((p.last_modified for p in parts if p.last_modified is not None), default=None)
