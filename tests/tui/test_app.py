@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from conftest import frozen_clock, make_upload, remaining, settle
-from mputui.s3.connect import ConnectionSettings
+from mputui.s3.connect import ConnectionSettings, S3Connection
+from mputui.s3.inventory import InventoryScan
 from mputui.tui.app import MputuiApp
 from mputui.tui.screens.confirm import ConfirmAbort
 from mputui.tui.screens.help import HelpScreen
@@ -32,6 +36,15 @@ def app_for(server: Any, bucket: str, **kwargs: Any) -> MputuiApp:
 
 def view_keys(app: MputuiApp) -> list[str]:
     return [r.upload.key for r in app.store.view]
+
+
+async def wait_for(pilot: Any, condition: Callable[[], object], timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await pilot.pause(0.05)
 
 
 async def test_scan_streams_rows_and_parts(seeded: Any) -> None:
@@ -303,14 +316,34 @@ async def test_quit(seeded: Any) -> None:
         assert app.return_value == 0
 
 
-async def test_quit_during_scan_cancels_it(seeded: Any) -> None:
+async def test_quit_during_scan_cancels_it(seeded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     server, _bucket, _ = seeded
-    app = MputuiApp(server.settings())  # every bucket on the shared server: a longer scan
+    # The scan is held at its bucket listing until something cancels it: it is still running when q lands.
+    cancelled, listed = threading.Event(), threading.Event()
+    in_flight_at_cancel: list[bool] = []
+    list_bucket_names, cancel = S3Connection.list_bucket_names, InventoryScan.cancel
+
+    def held_listing(self: S3Connection) -> list[str]:
+        names = list_bucket_names(self)
+        cancelled.wait(60)
+        listed.set()
+        return names
+
+    def cancelling(self: InventoryScan) -> None:
+        in_flight_at_cancel.append(not listed.is_set())
+        cancelled.set()
+        cancel(self)
+
+    monkeypatch.setattr(S3Connection, "list_bucket_names", held_listing)
+    monkeypatch.setattr(InventoryScan, "cancel", cancelling)
+    app = MputuiApp(server.settings())  # every bucket on the shared server
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.scan.scans)
         scans = list(app.scan.scans.values())
+        assert not in_flight_at_cancel
         await pilot.press("q")
-    assert all(scan.cancelled for scan in scans)
+    assert scans and all(scan.cancelled for scan in scans)
+    assert in_flight_at_cancel[0], "the scan was not cancelled while it ran"
 
 
 async def test_bucket_pane_selects_scope(moto_server: Any, bucket_factory: Any) -> None:
@@ -357,20 +390,25 @@ async def test_updating_notice_only_when_the_background_view_is_overdue(
     """A view that lands within NOTICE_DELAY is painted once; a slow one is announced, then painted."""
     from mputui.tui.controllers import view as view_module
 
-    delay = {"s": 0.0}
+    # Fast or slow is decided here, not by the machine's speed: a view computes once ``release`` is set.
+    release = threading.Event()
+    release.set()
     compute = view_module.compute_view
 
-    def slow_compute(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(delay["s"])
+    def gated_compute(*args: Any, **kwargs: Any) -> Any:
+        release.wait(60)
         return compute(*args, **kwargs)
 
-    monkeypatch.setattr(view_module, "compute_view", slow_compute)
+    monkeypatch.setattr(view_module, "compute_view", gated_compute)
+    notice_delay = view_module.NOTICE_DELAY
     server, bucket, _ = seeded
     app = app_for(server, bucket)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         app.view.sync_rows = 0
         pane = app.main_screen.query_one("#uploads-pane")
+        # A view that lands within NOTICE_DELAY (made certain: 60 s) is painted, never announced.
+        monkeypatch.setattr(view_module, "NOTICE_DELAY", 60.0)
         await pilot.press("K")
         await pilot.pause(0.05)
         assert "updating" not in str(pane.border_subtitle)
@@ -378,11 +416,15 @@ async def test_updating_notice_only_when_the_background_view_is_overdue(
         assert view_keys(app) == sorted(KEYS)
         assert "updating" not in str(pane.border_subtitle)
 
-        delay["s"] = 0.8
+        # A view held past NOTICE_DELAY is announced (not sooner), and painted once it lands.
+        monkeypatch.setattr(view_module, "NOTICE_DELAY", notice_delay)
+        release.clear()
+        pressed = time.monotonic()
         await pilot.press("K")
-        await pilot.pause(view_module.NOTICE_DELAY + 0.25)
+        await wait_for(pilot, lambda: "updating" in str(pane.border_subtitle), timeout=5)
+        assert time.monotonic() - pressed >= notice_delay
         assert app.view.pending
-        assert "updating" in str(pane.border_subtitle)
+        release.set()
         await settle(pilot)
         assert view_keys(app) == sorted(KEYS, reverse=True)
         assert "updating" not in str(pane.border_subtitle)
