@@ -721,12 +721,17 @@ def test_broken_answer_on_a_kept_alive_connection_is_not_resent(second: bytes, m
 
 
 def test_concurrency_bound() -> None:
+    full = threading.Event()  # three requests were open at once
+
     def serve(server: RawServer, sock: socket.socket) -> None:
         buf = bytearray()
         while (head := server.read_request(sock, buf)) is not None:
             with server.lock:
                 server.open_requests += 1
                 server.max_open_requests = max(server.max_open_requests, server.open_requests)
+                if server.open_requests == 3:
+                    full.set()
+            full.wait(10)  # the first answers wait for the third request: overlap made certain, not timed
             time.sleep(0.2)
             with server.lock:
                 server.open_requests -= 1
@@ -820,12 +825,14 @@ def test_scan_through_the_loop_equals_threaded_scan(
             assert lean_requests == boto_requests
 
 
-class _SlowListing(S3Connection):
-    """Every ListMultipartUploads page after the first takes 0.5 s longer (a slow server, for a race)."""
+class _HeldListing(S3Connection):
+    """Every ListMultipartUploads page after the first is held until ``release`` is set (a slow server)."""
+
+    release = threading.Event()
 
     def call(self, bucket: str, operation: str, **params: Any) -> dict[str, Any]:
         if operation == "list_multipart_uploads" and params.get("KeyMarker"):
-            time.sleep(0.5)
+            self.release.wait(60)
         return super().call(bucket, operation, **params)
 
 
@@ -836,11 +843,14 @@ def test_cancel_while_a_bucket_is_still_listing(rgw_server: S3Server) -> None:
     client.create_bucket(Bucket=bucket)
     try:
         make_uploads(client, bucket, [f"k{i}" for i in range(6)], parts=1)
-        scan = InventoryScan(_SlowListing(rgw_server.settings()), bucket=bucket, page_size=2)
+        conn = _HeldListing(rgw_server.settings())
+        conn.release = threading.Event()
+        scan = InventoryScan(conn, bucket=bucket, page_size=2)
         finished = None
         for event in scan.events():
             if isinstance(event, UploadFound):
-                scan.cancel()  # while the second listing page is on its way
+                scan.cancel()  # while the second listing page is held
+                conn.release.set()
             if isinstance(event, ScanFinished):
                 finished = event
         assert finished is not None and finished.totals.cancelled
