@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from conftest import BucketFactory, S3Server, empty_bucket
 from mputui.s3.connect import S3Connection
 from mputui.s3.inventory import InventoryScan, iter_upload_pages, list_parts
+from mputui.s3.lean_loop import LeanLoop
 from mputui.s3.models import (
     BucketDone,
     BucketsListed,
@@ -124,12 +126,26 @@ def test_results_stream_before_the_scan_ends(s3_server: S3Server, s3_bucket_fact
     assert first_at_requests < total_requests / 3
 
 
-def test_cancel_stops_the_scan(s3_server: S3Server, s3_bucket_factory: BucketFactory) -> None:
+def test_cancel_stops_the_scan(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = s3_server.client()
     bucket = s3_bucket_factory()
     make_uploads(client, bucket, [f"c{i:03d}" for i in range(120)], parts=1)
     conn = S3Connection(s3_server.settings(concurrency=2))
     scan = InventoryScan(conn, bucket=bucket)
+    # ListParts after the 5th waits for the cancel: the scan cannot run to its end before the cancel lands.
+    exchange, sent = LeanLoop._exchange, 0
+
+    async def held(self: LeanLoop, call: Any) -> Any:
+        nonlocal sent
+        sent += 1
+        nth, deadline = sent, self.loop.time() + 60
+        while nth > 5 and not scan.cancelled and self.loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        return await exchange(self, call)
+
+    monkeypatch.setattr(LeanLoop, "_exchange", held)
     seen = 0
     t0 = time.monotonic()
     finished = None
