@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Context, Decimal
 
 _DURATION_UNITS = {
     "s": 1,
@@ -13,7 +14,10 @@ _DURATION_UNITS = {
     "d": 86400,
     "w": 7 * 86400,
 }
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+# ASCII digits only: ``\d`` would also accept other scripts' digits (Arabic-Indic "7d" read as 7 days).
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhdw])")
+MAX_DURATION = timedelta(days=1000 * 365)
+"""Longer ages are refused: no upload is older, and ``now - duration`` must stay a valid date."""
 
 _SIZE_UNITS = {
     "": 1,
@@ -31,7 +35,10 @@ _SIZE_UNITS = {
     "tb": 1000**4,
     "tib": 1024**4,
 }
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)[ \t]*([a-z]*)")
+MAX_SIZE = 10**30
+"""Larger sizes are refused (S3 objects are at most 5 TiB; this bound only keeps arithmetic finite)."""
+_EXACT = Context(prec=100)  # exact for every value up to MAX_SIZE bytes or MAX_DURATION seconds
 
 # Bucket names on S3-compatible servers are looser than AWS's rules (RGW allows upper case, `_`), so we only
 # refuse what can never be a bucket name.
@@ -42,21 +49,45 @@ class ParseError(ValueError):
     """A value the user typed is not valid; the message is one line meant for them."""
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """What the user typed, quoted for an error message (``repr`` escapes control characters), cut short."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+_WHOLE = re.compile(r"[0-9]+")
+
+
+def parse_positive_int(text: str, limit: int = 10**9) -> int:
+    """A whole number from 1 to ``limit`` in ASCII digits (``int()`` would also take Arabic-Indic digits, "1_000", " 7 ")."""
+    if not _WHOLE.fullmatch(text) or len(text) > 30:
+        raise ParseError(f"not a whole number: {shown(text)}")
+    value = int(text)
+    if value < 1:
+        raise ParseError(f"must be at least 1, not {value}")
+    if value > limit:
+        raise ParseError(f"must be at most {limit:,}, not {shown(text)}")
+    return value
+
+
 def parse_duration(text: str) -> timedelta:
     """Parse ``90m``, ``12h``, ``7d``, ``2w``, ``45s`` or combinations such as ``1d12h``."""
     s = text.strip().lower()
     if not s:
         raise ParseError("empty duration (use e.g. 90m, 12h, 7d, 2w)")
     pos = 0
-    seconds = 0.0
+    seconds = Decimal(0)
     for match in _DURATION_PART.finditer(s):
         if match.start() != pos:
             break
-        seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        seconds = _EXACT.add(
+            seconds, _EXACT.multiply(Decimal(match.group(1)), _DURATION_UNITS[match.group(2)])
+        )
         pos = match.end()
     if pos != len(s):
-        raise ParseError(f"bad duration {text!r} (use e.g. 90m, 12h, 7d, 2w)")
-    return timedelta(seconds=seconds)
+        raise ParseError(f"bad duration {shown(text)} (use e.g. 90m, 12h, 7d, 2w)")
+    if seconds > Decimal(MAX_DURATION.total_seconds()):
+        raise ParseError(f"duration {shown(text)} too long (at most 1000 years)")
+    return timedelta(seconds=float(seconds))
 
 
 def parse_size(text: str) -> int:
@@ -64,10 +95,12 @@ def parse_size(text: str) -> int:
     s = text.strip().lower()
     match = _SIZE.fullmatch(s)
     if not match or match.group(2) not in _SIZE_UNITS:
-        raise ParseError(f"bad size {text!r} (use e.g. 8MiB, 64M, 1GiB, 100MB)")
-    value = float(match.group(1)) * _SIZE_UNITS[match.group(2)]
+        raise ParseError(f"bad size {shown(text)} (use e.g. 8MiB, 64M, 1GiB, 100MB)")
+    value = _EXACT.multiply(Decimal(match.group(1)), _SIZE_UNITS[match.group(2)])
+    if value > MAX_SIZE:
+        raise ParseError(f"size {shown(text)} too large")
     if value != int(value):
-        raise ParseError(f"bad size {text!r}: not a whole number of bytes")
+        raise ParseError(f"bad size {shown(text)}: not a whole number of bytes")
     return int(value)
 
 

@@ -26,6 +26,7 @@ from mputui.cli.common import (
     settings_from_args,
 )
 from mputui.parsing import ParseError
+from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, is_usage_error
 
 COMMAND_MODULES = (inventory, uploads, copy, put, jobs)
@@ -79,6 +80,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
             settings = settings_from_args(args)
         if args.command is None:
             from mputui.tui.app import run_tui
+
+            # A configuration error is one line and exit code 2 here too, not a message inside the TUI.
+            S3Connection(settings)
 
             return run_tui(
                 settings, read_only=args.read_only, title_suffix=" (demo)" if demo_endpoint else ""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TextIO
 
-from mputui.parsing import ParseError, parse_duration, parse_size
+from mputui.parsing import ParseError, parse_duration, parse_positive_int, parse_size
 from mputui.s3.connect import DEFAULT_CONCURRENCY, ConnectionSettings
 from mputui.s3.errors import MputuiError
 
@@ -42,12 +42,9 @@ def size_arg(text: str) -> int:
 def positive_int(text: str) -> int:
     """argparse type for a whole number ≥ 1."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+        return parse_positive_int(text)
+    except ParseError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:

@@ -139,7 +139,7 @@ def cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
         )
     else:
         extra = f", {totals.unknown_sizes} of unknown size" if totals.unknown_sizes else ""
-        fail = f"; {len(failed)} bucket(s) failed: {', '.join(failed)}" if failed else ""
+        fail = f"; {len(failed)} bucket(s) failed: {', '.join(map(safe_text, failed))}" if failed else ""
         out.write(
             f"total: {buckets_seen} bucket(s), {len(totals.uploads)} upload(s), {totals.parts} part(s), "
             f"{format_size(totals.size)}{extra}{fail}\n"
@@ -154,7 +154,7 @@ def _short_id(upload_id: str, long: bool) -> str:
 def _print_bucket(
     out: TextIO, name: str, tally: _Tally, error: str | None, now: datetime, *, long: bool
 ) -> None:
-    head = f"s3://{name}"
+    head = f"s3://{safe_text(name)}"
     if error:
         out.write(f"{head}  ERROR: {error}\n")
         if not tally.uploads:
@@ -171,8 +171,8 @@ def _print_bucket(
                 format_age(age_of(u.last_modified, now)),
                 "?" if u.parts is None else str(u.parts),
                 format_size(u.size),
-                u.storage_class or "-",
-                _short_id(u.upload_id, long),
+                safe_text(u.storage_class or "-"),
+                _short_id(safe_text(u.upload_id), long),
                 safe_text(u.key) + (f"  [parts not listed: {u.error}]" if u.error else ""),
             )
         )

@@ -17,7 +17,8 @@ import boto3
 import botocore.config
 import botocore.exceptions as bexc
 
-from mputui.s3.errors import REDIRECT_CODES, MputuiError, describe, error_code
+from mputui.formatting import redact_url, safe_text
+from mputui.s3.errors import REDIRECT_CODES, MputuiError, describe, error_code, register_credentials
 from mputui.s3.lean import LeanS3
 from mputui.s3.lean_loop import LeanLoop
 from mputui.s3.targets import DESTRUCTIVE_OPERATIONS, check_target
@@ -32,6 +33,17 @@ LEAN_PARAMS = {
     "list_multipart_uploads": frozenset({"MaxUploads", "Prefix", "KeyMarker", "UploadIdMarker"}),
 }
 _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+# What botocore raises for a bad setting in the environment or the profile when a client is made.
+_CONFIG_ERRORS = (
+    bexc.InvalidChecksumConfigError,
+    bexc.InvalidConfigError,
+    bexc.InvalidRetryConfigurationError,
+    bexc.InvalidS3AddressingStyleError,
+    bexc.InvalidDefaultsMode,
+    bexc.InvalidEndpointConfigurationError,
+    bexc.ConfigParseError,
+    bexc.InvalidRegionError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +82,11 @@ def check_endpoint_url(url: str) -> None:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError for a non-numeric port
     except ValueError:
-        raise MputuiError(f"invalid endpoint URL {url!r}", exit_code=2) from None
+        raise MputuiError(f"invalid endpoint URL {safe_text(redact_url(url))!r}", exit_code=2) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise MputuiError(
-            f"invalid endpoint URL {url!r} (expected http://HOST[:PORT] or https://HOST[:PORT])", exit_code=2
+            f"invalid endpoint URL {safe_text(redact_url(url))!r} (expected http://HOST[:PORT] or https://HOST[:PORT])",
+            exit_code=2,
         )
     del port
 
@@ -96,6 +109,11 @@ class S3Connection:
         except bexc.ProfileNotFound as exc:
             raise MputuiError(describe(exc), exit_code=2) from exc
         self.default_region = settings.region or self._session.region_name or "us-east-1"
+        if not _REGION.fullmatch(self.default_region):
+            raise MputuiError(
+                f"invalid region name {safe_text(self.default_region)!r} (from AWS_DEFAULT_REGION or the profile)",
+                exit_code=2,
+            )
         self._clients: dict[str, Any] = {}
         self._bucket_regions: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -120,6 +138,9 @@ class S3Connection:
             user_agent_extra="mputui",
             **self._checksum_settings(),
         )
+        # Every configuration error surfaces here, as one line with exit code 2, not at the first request
+        # (in a scan worker, as a run-time failure): the default client resolves the environment and profile.
+        self.client()
 
     def _checksum_settings(self) -> dict[str, str]:
         """Checksums on requests only where S3 requires them, unless the user's environment or profile says.
@@ -140,13 +161,18 @@ class S3Connection:
     def _max_attempts(self) -> int:
         if self.settings.max_attempts is not None:
             return self.settings.max_attempts
-        configured = os.environ.get("AWS_MAX_ATTEMPTS") or self._session._session.get_config_variable(
-            "max_attempts"
-        )
+        configured = os.environ.get("AWS_MAX_ATTEMPTS")
         try:
+            if not configured:
+                # botocore converts the profile's value itself: "abc" raises ValueError here.
+                configured = self._session._session.get_config_variable("max_attempts")
             return max(1, int(configured)) if configured else DEFAULT_MAX_ATTEMPTS
         except ValueError:
-            raise MputuiError(f"invalid max_attempts setting {configured!r}", exit_code=2) from None
+            shown = configured or self._session._session.get_scoped_config().get("max_attempts")
+            raise MputuiError(
+                f"invalid max_attempts setting {safe_text(str(shown))!r} (AWS_MAX_ATTEMPTS or the profile)",
+                exit_code=2,
+            ) from None
 
     # -- clients -------------------------------------------------------------------------------------
 
@@ -164,10 +190,15 @@ class S3Connection:
                         "s3", region_name=region, endpoint_url=self.settings.endpoint_url, config=self._config
                     )
                 except bexc.InvalidRegionError as exc:
-                    raise MputuiError(f"invalid region name {region!r}", exit_code=2) from exc
+                    raise MputuiError(f"invalid region name {safe_text(region)!r}", exit_code=2) from exc
                 except ValueError as exc:
                     raise MputuiError(f"invalid endpoint URL: {exc}", exit_code=2) from exc
+                except _CONFIG_ERRORS as exc:
+                    raise MputuiError(f"invalid configuration: {describe(exc)}", exit_code=2) from exc
+                check_endpoint_url(str(client.meta.endpoint_url))
                 client.meta.events.register("before-send.s3", self._count_request)
+                # botocore resolved the credentials for the client: never show a message that contains them.
+                register_credentials(self._session.get_credentials())
                 self._clients[region] = client
         return client
 
@@ -233,6 +264,7 @@ class S3Connection:
                     credentials = self._session.get_credentials()
                     if credentials is None:
                         raise bexc.NoCredentialsError()
+                    register_credentials(credentials)
                     self._lean = LeanS3(
                         credentials=credentials,
                         endpoint_for=lambda region: self.client(region).meta.endpoint_url,

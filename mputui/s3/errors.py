@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import weakref
+from typing import Any
+
 import botocore.exceptions as bexc
+
+from mputui.formatting import one_line, redact_urls, safe_text
 
 # Error codes that mean "this upload no longer exists". RGW answers ListParts on an aborted upload with
 # NoSuchKey rather than NoSuchUpload, so both count.
@@ -32,6 +39,63 @@ _CODE_MESSAGES = {
     "AuthorizationHeaderMalformed": "wrong region for this bucket or endpoint",
     "NotImplemented": "not implemented by this server",
 }
+
+
+# The credentials in use (access key id, secret, session token), so that no message that contains one is shown:
+# a server may echo a request's headers (Authorization, X-Amz-Security-Token) in its error text.
+_secret_values: set[str] = set()
+_secret_sources: weakref.WeakSet[Any] = weakref.WeakSet()
+_secrets_lock = threading.Lock()
+_MIN_SECRET = 8  # shorter values (demo keys) would hide innocent messages
+_SECRET_WINDOW = 16  # a secret is found in a message by any run this long of it (a server may cut it)
+# Header names whose presence in a message means the server echoed the request's credentials.
+_ECHO_MARKERS = ("x-amz-security-token", "aws4-hmac-sha256 credential=", "x-amz-credential=")
+WITHHELD = "the server's message is not shown: it contains your credentials"
+
+
+def register_credentials(credentials: Any) -> None:
+    """Remember ``credentials`` (botocore ``Credentials``, refreshable or not) so that ``describe`` never shows
+    a message containing their access key id, secret key or token (refreshed tokens included)."""
+    if credentials is None:
+        return
+    with _secrets_lock:
+        with contextlib.suppress(TypeError):  # not weak-referenceable: its values are kept below
+            _secret_sources.add(credentials)
+        for name in ("access_key", "secret_key", "token"):
+            value = getattr(credentials, name, None)
+            if isinstance(value, str) and len(value) >= _MIN_SECRET:
+                _secret_values.add(value)
+
+
+def _current_secrets() -> set[str]:
+    with _secrets_lock:
+        values = set(_secret_values)
+        sources = list(_secret_sources)
+    for credentials in sources:
+        try:
+            frozen = credentials.get_frozen_credentials()
+        except Exception:
+            continue
+        values.update(v for v in frozen if isinstance(v, str) and len(v) >= _MIN_SECRET)
+    return values
+
+
+def reveals_secret(text: str) -> bool:
+    """True when ``text`` contains (a long enough run of) a registered credential, even split by invisible
+    characters or whitespace, or echoes a credential header."""
+    if not text:
+        return False
+    lowered = text.lower()
+    if any(marker in lowered for marker in _ECHO_MARKERS):
+        return True
+    squeezed = "".join(ch for ch in text if ch.isprintable() and not ch.isspace())
+    for secret in _current_secrets():
+        if secret in text or secret in squeezed:
+            return True
+        for i in range(len(secret) - _SECRET_WINDOW + 1):
+            if secret[i : i + _SECRET_WINDOW] in squeezed:
+                return True
+    return False
 
 
 class MputuiError(Exception):
@@ -82,7 +146,21 @@ def is_usage_error(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """One line describing ``exc`` without secrets or tracebacks."""
+    """One line describing ``exc`` without secrets or tracebacks, safe to print.
+
+    Whatever a server sent (error codes and messages, reason text, regions) is shown through ``safe_text``
+    like keys; a URL's ``user:password@`` is shown as ``***@``; a message that contains the credentials in use
+    is not shown at all.
+    """
+    text = _describe(exc)
+    if reveals_secret(text):
+        code = error_code(exc) if isinstance(exc, bexc.ClientError) else None
+        shown = code if code and not reveals_secret(code) else type(exc).__name__
+        text = f"{shown}: {WITHHELD}"
+    return safe_text(" ".join(redact_urls(text).split()))
+
+
+def _describe(exc: BaseException) -> str:
     if isinstance(exc, MputuiError):
         return exc.message
     if isinstance(exc, bexc.ClientError):
@@ -91,8 +169,12 @@ def describe(exc: BaseException) -> str:
         known = _CODE_MESSAGES.get(code)
         if known:
             return known
-        msg = exc.response.get("Error", {}).get("Message") or ""
+        msg = str(exc.response.get("Error", {}).get("Message") or "")
+        if reveals_secret(msg):
+            msg = WITHHELD
         detail = f": {_one_line(msg)}" if msg and msg != code else ""
+        if reveals_secret(code):
+            return f"error (HTTP {status}){detail}" if status else f"error{detail}"
         if code.isdigit():  # no S3 error body, only an HTTP status
             retried = " even after retries" if int(code) >= 500 else ""
             return f"HTTP {code}{detail}{retried}"
@@ -132,4 +214,4 @@ def describe(exc: BaseException) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
+    return one_line(text, limit=300)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.content import Content
 
+from mputui.formatting import redact_url
 from mputui.tui.format import compact_age, count_text, size_text
 from mputui.tui.model import UploadStore
 from mputui.tui.text import visible
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 def title_text(app: MputuiApp) -> Content:
     settings = app.settings
-    where = settings.endpoint_url or "AWS (default endpoint)"
+    where = redact_url(settings.endpoint_url) if settings.endpoint_url else "AWS (default endpoint)"
     parts = ["mputui", visible(where)]
     if settings.profile:
         parts.append(f"profile {visible(settings.profile)}")
