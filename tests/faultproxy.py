@@ -155,7 +155,8 @@ class FaultProxy:
     # request back, e.g. to make it reach the server after its client was killed and after later requests.
     hold: Callable[[bytes], Awaitable[None]] | None = None
     # Called with each request's head before the random draw: a fault name forces that fault on this request
-    # (e.g. ``reset_after`` on the first CreateMultipartUpload), None leaves it to the seeded draw.
+    # (e.g. ``reset_after`` on the first CreateMultipartUpload), "pass" forwards it untouched, None leaves it
+    # to the seeded draw.
     rule: Callable[[bytes], str | None] | None = None
     # Called with (request head, response head, response body, de-chunked) for every forwarded answer: bytes
     # replace the body (the proxy re-frames it with a Content-Length), None passes the answer on unchanged.
@@ -243,7 +244,8 @@ class FaultProxy:
                 self.counts["requests"] += 1
                 self.counts[method.decode("latin-1")] += 1
                 self.request_lines.append(head.split(b"\r\n", 1)[0])
-                fault = (self.rule(head) if self.rule is not None else None) or self._draw()
+                forced = self.rule(head) if self.rule is not None else None
+                fault = None if forced == "pass" else (forced or self._draw())
                 if self.faults.latency:
                     await asyncio.sleep(self.faults.latency)
                 if fault:

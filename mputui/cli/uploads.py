@@ -238,7 +238,7 @@ def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
         targets = [_find_upload(conn, url.bucket, url.key, args.upload_id)]
     else:
         targets, skipped_active = _select(conn, url.bucket, url.key, ctx, args.older_than)
-    _show_targets(args, ctx, targets, skipped_active, args.older_than)
+    _show_targets(args, ctx, targets, skipped_active, args.older_than, prefix=url.key)
     if not targets:
         if not args.json:
             ctx.out.write("nothing to abort\n")
@@ -294,7 +294,13 @@ def _upload_record(u: Upload) -> dict[str, Any]:
 
 
 def _show_targets(
-    args: argparse.Namespace, ctx: Context, targets: list[Upload], skipped: int, older_than: timedelta | None
+    args: argparse.Namespace,
+    ctx: Context,
+    targets: list[Upload],
+    skipped: int,
+    older_than: timedelta | None,
+    *,
+    prefix: str = "",
 ) -> None:
     if args.json:
         if args.dry_run:
@@ -321,6 +327,22 @@ def _show_targets(
             f"skipped {skipped} upload(s) initiated before the cut-off but with a part newer than "
             f"{format_age(older_than)}: still being written\n"
         )
+    beyond = _beyond_prefix(targets, prefix)
+    if beyond:
+        examples = ", ".join(safe_text(u.key) for u in beyond[:3]) + (", …" if len(beyond) > 3 else "")
+        folder = safe_text(prefix + "/")
+        ctx.out.write(
+            f"note: {safe_text(prefix)} is a key prefix, not a folder: {len(beyond)} of these are neither "
+            f"{safe_text(prefix)} nor under {folder} ({examples}); end the URL with / to mean the folder\n"
+        )
+
+
+def _beyond_prefix(targets: list[Upload], prefix: str) -> list[Upload]:
+    """Targets that S3's plain string prefix selects past a ``/`` boundary the user may have meant
+    (``junk`` selects ``junkyard/a`` and ``junk.txt``, not only ``junk`` and ``junk/…``)."""
+    if not prefix or prefix.endswith("/"):
+        return []
+    return [u for u in targets if u.key != prefix and not u.key.startswith(prefix + "/")]
 
 
 def _run_aborts(args: argparse.Namespace, ctx: Context, conn: S3Connection, targets: list[Upload]) -> int:
@@ -334,7 +356,11 @@ def _run_aborts(args: argparse.Namespace, ctx: Context, conn: S3Connection, targ
             freed += result.upload.size or 0
             gone += int(result.already_gone)
             if args.json:
-                extra = {"raced_commit": True, "warning": result.error} if result.raced_commit else {}
+                extra: dict[str, Any] = (
+                    {"raced_commit": True, "warning": result.error} if result.raced_commit else {}
+                )
+                if result.verified_by_listing:
+                    extra["verified_by_listing"] = True
                 ctx.json_line({"type": "aborted", **record, "already_gone": result.already_gone, **extra})
             elif result.raced_commit:
                 ctx.out.write(

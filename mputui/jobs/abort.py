@@ -21,12 +21,13 @@ from mputui.jobs.journal import Journal
 from mputui.s3.actions import (
     RACE_SETTLE_SECONDS,
     AbortResult,
-    abort_upload,
     confirm_abort,
     confirm_aborts,
     refuse_unsafe_target,
+    upload_exists,
 )
 from mputui.s3.connect import S3Connection
+from mputui.s3.errors import describe, is_gone
 from mputui.s3.lean import key_path
 from mputui.s3.lean_loop import LeanCall, LeanLoop, LeanResponse, LoopCancelled
 from mputui.s3.models import Upload
@@ -52,12 +53,21 @@ def send_abort(
     *,
     policy: RetryPolicy = DEFAULT_RETRY,
     cancel: CancelToken | None = None,
+    maybe_landed: bool = False,
 ) -> AbortResult | Accepted:
     """Abort exactly ``upload``, retrying transient errors; never raises for S3 errors. ``Accepted`` when the
-    server accepted it: the check for a racing commit is the caller's (``confirm_abort``/``confirm_aborts``)."""
+    server accepted it: the check for a racing commit is the caller's (``confirm_abort``/``confirm_aborts``).
+
+    ``maybe_landed``: an earlier DELETE of this upload may have reached the server (its answer was lost).
+    """
     refused = refuse_unsafe_target(upload)
     if refused is not None:
         return refused
+    lost = [maybe_landed]
+
+    def retried(_attempt: int, _exc: BaseException) -> None:
+        lost[0] = True  # a retried error (dropped connection, timeout, 5xx): that DELETE may have landed
+
     try:
         response = with_retries(
             lambda: conn.call(
@@ -65,13 +75,41 @@ def send_abort(
             ),
             policy=policy,
             cancel=cancel,
+            on_retry=retried,
+        )
+    except Cancelled:
+        raise
+    except Exception as exc:
+        return _after_failed_abort(conn, upload, exc, maybe_landed=lost[0], policy=policy, cancel=cancel)
+    return Accepted(upload, response, time.monotonic())
+
+
+def _after_failed_abort(
+    conn: S3Connection,
+    upload: Upload,
+    exc: Exception,
+    *,
+    maybe_landed: bool,
+    policy: RetryPolicy,
+    cancel: CancelToken | None,
+) -> AbortResult:
+    """What an abort that ended in ``exc`` did, as the server shows it: a listing (retried like the abort)
+    decides between gone and still there, so the report matches the server even when answers were lost."""
+    try:
+        exists = with_retries(
+            lambda: upload_exists(conn, upload.bucket, upload.key, upload.upload_id),
+            policy=policy,
+            cancel=cancel,
         )
     except Cancelled:
         raise
     except Exception:
-        # Let the core decide between "already gone" (a concurrent commit/abort won) and a real failure.
-        return abort_upload(conn, upload)
-    return Accepted(upload, response, time.monotonic())
+        exists = None  # could not tell
+    if exists is False and (maybe_landed or not is_gone(exc)):
+        return AbortResult(upload, ok=True, verified_by_listing=True)
+    if exists is False or (exists is None and is_gone(exc)):
+        return AbortResult(upload, ok=False, already_gone=True, error="already gone")
+    return AbortResult(upload, ok=False, error=describe(exc))
 
 
 def abort_one(
@@ -235,11 +273,13 @@ def _on_loop(
         elif isinstance(answer, LoopCancelled):
             answers.put(("skipped", upload, None))
         else:
-            answers.put(("redo", upload, None))
+            # No answer, or a 5xx: that DELETE may have landed. A 4xx (NoSuchUpload, AccessDenied) says it did not.
+            landed = not isinstance(answer, LeanResponse) or answer.status >= 500
+            answers.put(("redo", upload, landed))
 
-    def redo(upload: Upload) -> None:
+    def redo(upload: Upload, maybe_landed: bool) -> None:
         try:
-            sent = send_abort(conn, upload, policy=policy, cancel=token)
+            sent = send_abort(conn, upload, policy=policy, cancel=token, maybe_landed=maybe_landed)
             answers.put(("accepted" if isinstance(sent, Accepted) else "done", upload, sent))
         except Cancelled:
             answers.put(("skipped", upload, None))
@@ -267,7 +307,7 @@ def _on_loop(
                 token.cancel()
             for kind, upload, payload in _drain(answers, checks.wait()):
                 if kind == "redo":
-                    pool.submit(redo, upload)
+                    pool.submit(redo, upload, payload)
                     continue
                 outstanding -= 1
                 if kind == "accepted":

@@ -33,6 +33,9 @@ class AbortResult:
     already_gone: bool = False
     error: str | None = None
     raced_commit: bool = False
+    # The abort's answer was lost (or an error) after a request that may have landed, and a listing then
+    # showed the upload gone: aborted, as far as anyone can tell, and said so.
+    verified_by_listing: bool = False
 
     @property
     def status(self) -> str:
