@@ -162,6 +162,9 @@ class FaultProxy:
     # replace the body (the proxy re-frames it with a Content-Length), None passes the answer on unchanged.
     # This is how a test plays a buggy or hostile server (an empty <Key>, a truncated XML body).
     rewrite: Callable[[bytes, bytes, bytes], bytes | None] | None = None
+    # Applied to each request head just before it is forwarded (moto does not check signatures, so a test can
+    # map a hostile value it made the listing show back to the real one).
+    rewrite_request: Callable[[bytes], bytes] | None = None
     # Every request line forwarded or faulted (b"DELETE /bucket/key?uploadId=... HTTP/1.1"), in arrival order.
     request_lines: list[bytes] = field(default_factory=list)
 
@@ -284,7 +287,7 @@ class FaultProxy:
                         self.upstream_host, self.upstream_port, limit=2**20
                     )
                 ureader, uwriter = upstream
-                uwriter.write(head + body)
+                uwriter.write((self.rewrite_request(head) if self.rewrite_request else head) + body)
                 await uwriter.drain()
                 _quickack(uwriter)
                 rhead = await _read_head(ureader)

@@ -183,7 +183,7 @@ def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
     record = journal.find(args.job_id)
     if not args.yes and not ask(
         ctx,
-        f"abort job {record.id}: upload {record.upload_id or '(not created)'} of {safe_text(record.dst)}, "
+        f"abort job {record.id}: upload {safe_text(record.upload_id or '(not created)')} of {safe_text(record.dst)}, "
         f"{len(record.done)}/{record.parts_total} parts done?",
     ):
         ctx.err.write("mputui: nothing aborted\n")
@@ -204,7 +204,7 @@ def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
         )
     elif outcome == ABORTED:
         ctx.out.write(
-            f"aborted job {record.id}: upload {record.upload_id or '-'} of {safe_text(record.dst)}\n"
+            f"aborted job {record.id}: upload {safe_text(record.upload_id or '-')} of {safe_text(record.dst)}\n"
         )
     elif outcome == ALREADY_COMPLETE:
         ctx.out.write(
@@ -212,7 +212,7 @@ def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
             "before forgetting the job); nothing aborted, job forgotten\n"
         )
     else:
-        upload = f"upload {record.upload_id}" if record.upload_id else "its upload (never created)"
+        upload = f"upload {safe_text(record.upload_id)}" if record.upload_id else "its upload (never created)"
         ctx.out.write(
             f"job {record.id}: {upload} of {safe_text(record.dst)} was already gone (aborted or completed "
             "elsewhere); nothing aborted, job forgotten\n"

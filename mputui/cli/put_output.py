@@ -242,7 +242,7 @@ class PutPrinter(LiveLine):
             return
         out = self.ctx.out
         out.write(
-            f"resume plan for {safe_text(plan.dst)} (upload {plan.upload_id}) from {safe_text(plan.path)}\n"
+            f"resume plan for {safe_text(plan.dst)} (upload {safe_text(plan.upload_id)}) from {safe_text(plan.path)}\n"
         )
         out.write(f"  file:      {format_size(plan.file_size)} ({plan.file_size} bytes)\n")
         if plan.part_size:

@@ -204,7 +204,9 @@ def _show_plan(
         ctx.json_line(obj)
         return
     out = ctx.out
-    out.write(f"commit plan for {safe_text(f's3://{plan.bucket}/{plan.key}')} (upload {plan.upload_id})\n")
+    out.write(
+        f"commit plan for {safe_text(f's3://{plan.bucket}/{plan.key}')} (upload {safe_text(plan.upload_id)})\n"
+    )
     if plan.parts:
         first, last = plan.parts[0].part_number, plan.parts[-1].part_number
         out.write(f"  parts:     {len(plan.parts)} of {plan.listed} listed (numbers {first}..{last})\n")
@@ -315,7 +317,7 @@ def _show_targets(
     ctx.out.write(f"{len(targets)} upload(s) to abort, {format_size(known)}{extra}:\n")
     for u in targets[:SHOW_TARGETS]:
         ctx.out.write(
-            f"  {safe_text(f's3://{u.bucket}/{u.key}')}  upload {u.upload_id}  "
+            f"  {safe_text(f's3://{u.bucket}/{u.key}')}  upload {safe_text(u.upload_id)}  "
             f"{'?' if u.parts is None else u.parts} part(s), {format_size(u.size)}, "
             f"initiated {format_age(age_of(u.initiated, ctx.now))} ago, "
             f"last part {format_age(age_of(u.last_modified, ctx.now))}\n"
@@ -380,7 +382,7 @@ def _run_aborts(args: argparse.Namespace, ctx: Context, conn: S3Connection, targ
     if not args.json:
         for f in failures:
             ctx.out.write(
-                f"FAILED {safe_text(f's3://{f.upload.bucket}/{f.upload.key}')} upload {f.upload.upload_id}: "
+                f"FAILED {safe_text(f's3://{f.upload.bucket}/{f.upload.key}')} upload {safe_text(f.upload.upload_id)}: "
                 f"{f.error}\n"
             )
         note = f" ({gone} already gone: aborted or completed elsewhere)" if gone else ""
