@@ -47,6 +47,8 @@ def start(server: S3Server, bucket: str, tmp_path: Path, kind: str) -> tuple[lis
         return ["cp", f"s3://{bucket}/src", f"s3://{bucket}/obj", "--part-size", "5MiB"], data
     if kind == "put":
         return ["put", str(path), f"s3://{bucket}/obj", "--part-size", "5MiB"], data
+    if kind == "put-add":  # the re-run skips the existing key without hashing the file
+        return ["put", str(path), f"s3://{bucket}/obj", "--part-size", "5MiB", "--mode", "add"], data
     # resume: an upload another client left with part 1, finished from the file
     upload_id = client.create_multipart_upload(Bucket=bucket, Key="obj")["UploadId"]
     client.upload_part(Bucket=bucket, Key="obj", UploadId=upload_id, PartNumber=1, Body=data[:PART])
@@ -65,7 +67,7 @@ def crash_after_complete(server: S3Server, bucket: str, home: Path, cmd: list[st
     return str(record["id"])
 
 
-KINDS = ["cp", "put", "resume"]
+KINDS = ["cp", "put", "put-add", "resume"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -103,6 +103,8 @@ class Putter(JobRunner[PutEvent]):
         for item in plan.items:
             if item.action == "skip":
                 summary.skipped += 1
+                if item.job_id is not None:  # a job an interrupted run completed: closed, nothing to send
+                    self.journal.remove(item.job_id)
                 self.emit(ObjectSkipped(item.file.path, item.dst, item.size, item.reason))
         budget = ByteBudget(self.workers * self.options.part_size)
         objects = Engine(max(1, min(len(todo), self.workers, OBJECT_WORKERS)), cancel=self.cancel_token)

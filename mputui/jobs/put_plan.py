@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from mputui.jobs.engine import CancelToken, Engine, with_retries
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
 from mputui.jobs.localfiles import Digest, LocalFile, digest_file, guess_content_type, walk
+from mputui.jobs.multipart import completed_by_record
 from mputui.jobs.objects import ObjectInfo, head_object, list_objects
 from mputui.jobs.plan import DEFAULT_PART_SIZE, MAX_SINGLE_COPY, dest_dir, effective_part_size, part_count
 from mputui.jobs.upload import KIND_PUT
@@ -287,6 +288,8 @@ class PutPlanner:
         return size if 0 < size < obj.size else None
 
     def _with_job(self, item: PutItem) -> PutItem:
+        if item.digest is None and item.action == "skip":
+            return self._closed_by_record(item)
         if item.digest is None or not item.multipart:
             return item
         job_id = put_job_id(self.endpoint, item.file.path, item.dst, item.digest, self.options.gzip)
@@ -297,6 +300,21 @@ class PutPlanner:
         if item.action == "skip":
             return item
         return replace(item, job_id=job_id)
+
+    def _closed_by_record(self, item: PutItem) -> PutItem:
+        """A key ``--mode add`` skips unhashed: if a journaled put of this file to this key completed it (a run
+        killed between Complete and forgetting the job), the skip names that job and the run closes it."""
+        for record in self.journal.records():
+            if (
+                record.kind == KIND_PUT
+                and (record.src_key, record.dst) == (item.file.path, item.dst)
+                and record.dst_endpoint == self.endpoint
+                and completed_by_record(self.conn, record) is not None
+            ):
+                return replace(
+                    item, reason="key exists (mode add): completed by an interrupted run", job_id=record.id
+                )
+        return item
 
     def _dedupe(self, items: list[PutItem], remote: dict[str, ObjectInfo]) -> list[PutItem]:
         """Turn uploads of content that is already there (or uploaded by this plan) into server-side copies."""
