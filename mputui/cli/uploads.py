@@ -24,7 +24,7 @@ from mputui.s3.checksums import FileVerification, verify_file
 from mputui.s3.commit import CommitPlan, complete_upload, head_object, load_plan
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, is_gone
-from mputui.s3.inventory import InventoryScan, find_upload, iter_upload_pages, list_parts, with_parts
+from mputui.s3.inventory import InventoryScan, find_upload, list_parts, with_parts
 from mputui.s3.models import BucketDone, ScanFailed, Upload, UploadFound
 
 SHOW_TARGETS = 20
@@ -257,15 +257,13 @@ def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _find_upload(conn: S3Connection, bucket: str, key: str, upload_id: str) -> Upload:
-    for page in iter_upload_pages(conn, bucket, prefix=key):
-        for upload in page:
-            if upload.key == key and upload.upload_id == upload_id:
-                try:
-                    return with_parts(upload, list_parts(conn, bucket, key, upload_id))
-                except Exception as exc:
-                    if is_gone(exc):
-                        break
-                    return upload
+    upload = find_upload(conn, bucket, key, upload_id)
+    if upload is not None:
+        try:
+            return with_parts(upload, list_parts(conn, bucket, key, upload_id))
+        except Exception as exc:
+            if not is_gone(exc):
+                return upload  # sizes unknown; the abort itself still names the exact target
     raise MputuiError(f"no upload {upload_id!r} for {safe_text(f's3://{bucket}/{key}')} (already gone?)")
 
 
