@@ -24,6 +24,7 @@ from mputui.cli.common import (
     Parser,
     add_global_options,
     settings_from_args,
+    start_debug_log,
 )
 from mputui.parsing import ParseError
 from mputui.s3.connect import S3Connection
@@ -71,6 +72,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     try:
         if args.command == "demo":
             return _run_demo(args)
+        log_file = start_debug_log(args, err, tui=args.command is None)
         if args.demo:
             from mputui import demo
 
@@ -78,6 +80,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
             settings = demo_endpoint.settings(concurrency=args.concurrency)
         else:
             settings = settings_from_args(args)
+            if not settings.verify_ssl:
+                err.write("mputui: warning: --no-verify-ssl: TLS certificates are not checked\n")
+        if log_file is not None and args.command is None:
+            err.write(f"mputui: --debug writes to {log_file}\n")
         if args.command is None:
             from mputui.tui.app import run_tui
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TextIO
 
+from mputui import locations
 from mputui.parsing import ParseError, parse_duration, parse_positive_int, parse_size
+from mputui.s3 import wirelog
 from mputui.s3.connect import DEFAULT_CONCURRENCY, ConnectionSettings
 from mputui.s3.errors import MputuiError
 
@@ -75,6 +79,34 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         help=f"parallel requests (default {DEFAULT_CONCURRENCY}; bulk aborts keep twice this in flight)",
     )
     g.add_argument(
+        "--ca-bundle",
+        default=default(None),
+        metavar="FILE",
+        help="CA certificates to trust for TLS (default: AWS_CA_BUNDLE, the profile's ca_bundle, certifi)",
+    )
+    g.add_argument(
+        "--no-verify-ssl",
+        action="store_true",
+        default=default(False),
+        help="do not check TLS certificates (a warning is printed)",
+    )
+    g.add_argument(
+        "--request-payer",
+        choices=["requester"],
+        default=default(None),
+        help="pay for the requests to a Requester Pays bucket",
+    )
+    g.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="log every HTTP request (method, URL, status, attempt, path) to stderr or --log-file; "
+        "never a credential (also MPUTUI_DEBUG=1)",
+    )
+    g.add_argument(
+        "--log-file", default=default(None), metavar="FILE", help="where --debug writes (mode 0600)"
+    )
+    g.add_argument(
         "--demo",
         action="store_true",
         default=default(False),
@@ -96,9 +128,38 @@ def settings_from_args(args: argparse.Namespace) -> ConnectionSettings:
         region=args.region,
         path_style=args.path_style,
         concurrency=args.concurrency,
+        verify_ssl=not args.no_verify_ssl,
+        ca_bundle=args.ca_bundle,
+        request_payer=args.request_payer,
     )
     settings.validate()
     return settings
+
+
+def start_debug_log(args: argparse.Namespace, err: TextIO, *, tui: bool) -> str | None:
+    """Send ``--debug`` lines to stderr or ``--log-file`` (the TUI owns the terminal: a file in the log
+    directory); returns the file's path, if one. ``--log-file`` alone turns ``--debug`` on."""
+    log_file = getattr(args, "log_file", None)
+    if not (getattr(args, "debug", False) or log_file or os.environ.get("MPUTUI_DEBUG") == "1"):
+        return None
+    if log_file is None and tui:
+        log_file = str(locations.log_dir() / "debug.log")
+    stream: TextIO = err
+    if log_file is not None:
+        try:
+            fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.fchmod(fd, 0o600)
+        except OSError as exc:
+            raise MputuiError(
+                f"cannot write --log-file {log_file}: {exc.strerror or exc}", exit_code=2
+            ) from None
+        stream = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the process
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s mputui: debug: %(message)s"))
+    wirelog.logger.addHandler(handler)
+    wirelog.logger.setLevel(logging.DEBUG)
+    wirelog.logger.propagate = False
+    return log_file
 
 
 @dataclass

@@ -29,7 +29,7 @@ from mputui.s3.actions import (
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, is_gone
 from mputui.s3.lean import key_path
-from mputui.s3.lean_loop import LeanCall, LeanLoop, LeanResponse, LoopCancelled
+from mputui.s3.lean_loop import LeanCall, LeanLoop, LeanResponse, LoopCancelled, never_sent
 from mputui.s3.models import Upload
 
 # An abort on the event loop is a bodiless DELETE that costs a thread nothing while it waits: keeping twice the
@@ -273,8 +273,9 @@ def _on_loop(
         elif isinstance(answer, LoopCancelled):
             answers.put(("skipped", upload, None))
         else:
-            # No answer, or a 5xx: that DELETE may have landed. A 4xx (NoSuchUpload, AccessDenied) says it did not.
-            landed = not isinstance(answer, LeanResponse) or answer.status >= 500
+            # No answer, or a 5xx: that DELETE may have landed. A 4xx (NoSuchUpload, AccessDenied) says it did
+            # not, and so does a request that was never sent (the lean path stepped aside, refused, no route).
+            landed = answer.status >= 500 if isinstance(answer, LeanResponse) else not never_sent(answer)
             answers.put(("redo", upload, landed))
 
     def redo(upload: Upload, maybe_landed: bool) -> None:

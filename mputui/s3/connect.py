@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,14 +18,21 @@ import boto3
 import botocore.config
 import botocore.exceptions as bexc
 
+from mputui import __version__
 from mputui.formatting import redact_url, safe_text
-from mputui.s3.errors import REDIRECT_CODES, MputuiError, describe, error_code, register_credentials
-from mputui.s3.lean import LeanS3
+from mputui.s3 import wirelog
+from mputui.s3.errors import MputuiError, describe, is_redirect, register_credentials
+from mputui.s3.lean import LeanS3, MalformedAnswerError
 from mputui.s3.lean_loop import LeanLoop
+from mputui.s3.routes import Router, StepAside, prepare_probe_client
 from mputui.s3.targets import DESTRUCTIVE_OPERATIONS, check_target
 
 DEFAULT_CONCURRENCY = 32
 DEFAULT_MAX_ATTEMPTS = 6
+RETRY_MODES = ("legacy", "standard", "adaptive")
+# Failures only the hand-signed path can have (its transport, TLS set-up, parser): the call is made once more
+# through boto3 before it counts as failed.
+LEAN_ONLY_FAILURES = (bexc.ConnectionError, bexc.HTTPClientError, MalformedAnswerError)
 LEAN_PARAMS = {
     "list_parts": frozenset({"Key", "UploadId", "MaxParts", "PartNumberMarker"}),
     "abort_multipart_upload": frozenset({"Key", "UploadId"}),
@@ -61,6 +69,12 @@ class ConnectionSettings:
     max_attempts: int | None = None
     # The hand-signed path for the inventory's list calls (see mputui.s3.lean).
     lean: bool = True
+    # TLS: False skips certificate checks (--no-verify-ssl); a CA bundle file or directory (--ca-bundle)
+    # wins over AWS_CA_BUNDLE and the profile's ca_bundle.
+    verify_ssl: bool = True
+    ca_bundle: str | None = None
+    # "requester": the caller pays for requests to a Requester Pays bucket (--request-payer requester).
+    request_payer: str | None = None
     # Only the embedded demo endpoint sets these: its keys are public, fixed test values.
     demo_credentials: tuple[str, str] | None = None
 
@@ -73,6 +87,13 @@ class ConnectionSettings:
         if not 1 <= self.concurrency <= 1024:
             raise MputuiError(
                 f"--concurrency must be between 1 and 1024, not {self.concurrency}", exit_code=2
+            )
+        if self.ca_bundle is not None and not os.path.exists(self.ca_bundle):
+            raise MputuiError(f"CA bundle {safe_text(self.ca_bundle)!r} does not exist", exit_code=2)
+        if self.request_payer not in (None, "requester"):
+            raise MputuiError(
+                f"--request-payer must be 'requester', not {safe_text(str(self.request_payer))!r}",
+                exit_code=2,
             )
 
 
@@ -115,29 +136,30 @@ class S3Connection:
                 exit_code=2,
             )
         self._clients: dict[str, Any] = {}
+        self._probe_clients: dict[str, Any] = {}
         self._bucket_regions: dict[str, str] = {}
         self._lock = threading.Lock()
         self._requests = 0
         self._count_lock = threading.Lock()
         self.max_attempts = self._max_attempts()
+        self.retry_mode = self._retry_mode()
+        self.verify = self._verify()
         self._lean: LeanS3 | None = None
-        self._lean_enabled = (
-            settings.lean
-            and os.environ.get("MPUTUI_LEAN", "1") != "0"
-            and not any(
-                str(self._session._session.get_config_variable(name) or "").lower() in ("true", "1")
-                for name in ("use_fips_endpoint", "use_dualstack_endpoint")
-            )
-        )
+        self._lean_enabled = settings.lean and os.environ.get("MPUTUI_LEAN", "1") != "0"
+        # The profile's s3 settings (addressing_style, accelerate, ...) apply unless --path-style says path.
+        self._s3_config = {"addressing_style": "path"} if settings.path_style else None
         self._config = botocore.config.Config(
             max_pool_connections=max(settings.concurrency + 4, 10),
-            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
-            s3={"addressing_style": "path" if settings.path_style else "auto"},
-            user_agent_extra="mputui",
+            s3=self._s3_config,
+            user_agent_extra=f"mputui/{__version__}",
             **self._checksum_settings(),
         )
+        if self.verify is False:
+            # One warning on stderr (the command line's), not urllib3's on every request.
+            warnings.filterwarnings("ignore", message="Unverified HTTPS request")
         # Every configuration error surfaces here, as one line with exit code 2, not at the first request
         # (in a scan worker, as a run-time failure): the default client resolves the environment and profile.
         self.client()
@@ -157,6 +179,35 @@ class S3Connection:
         if os.environ.get(f"AWS_{name.upper()}") or profile.get(name):
             return {}
         return {name: "when_required"}
+
+    def _profile(self) -> dict[str, Any]:
+        try:
+            return dict(self._session._session.get_scoped_config())
+        except bexc.BotoCoreError:
+            return {}
+
+    def _retry_mode(self) -> str:
+        """AWS_RETRY_MODE, else the profile's retry_mode, else standard (botocore's own default is legacy)."""
+        mode = os.environ.get("AWS_RETRY_MODE") or self._profile().get("retry_mode") or "standard"
+        if mode not in RETRY_MODES:
+            raise MputuiError(
+                f"invalid retry_mode {safe_text(str(mode))!r} (AWS_RETRY_MODE or the profile; expected "
+                "legacy, standard or adaptive)",
+                exit_code=2,
+            )
+        return str(mode)
+
+    def _verify(self) -> bool | str:
+        """TLS verification as boto3 is given it: False, a CA bundle, or True (certifi)."""
+        if not self.settings.verify_ssl:
+            return False
+        bundle = self.settings.ca_bundle or self._session._session.get_config_variable("ca_bundle")
+        if bundle and not os.path.exists(str(bundle)):
+            raise MputuiError(
+                f"CA bundle {safe_text(str(bundle))!r} does not exist (AWS_CA_BUNDLE or the profile's ca_bundle)",
+                exit_code=2,
+            )
+        return str(bundle) if bundle else True
 
     def _max_attempts(self) -> int:
         if self.settings.max_attempts is not None:
@@ -185,22 +236,47 @@ class S3Connection:
         with self._lock:
             client = self._clients.get(region)
             if client is None:
-                try:
-                    client = self._session.client(
-                        "s3", region_name=region, endpoint_url=self.settings.endpoint_url, config=self._config
-                    )
-                except bexc.InvalidRegionError as exc:
-                    raise MputuiError(f"invalid region name {safe_text(region)!r}", exit_code=2) from exc
-                except ValueError as exc:
-                    raise MputuiError(f"invalid endpoint URL: {exc}", exit_code=2) from exc
-                except _CONFIG_ERRORS as exc:
-                    raise MputuiError(f"invalid configuration: {describe(exc)}", exit_code=2) from exc
+                client = self._new_client(region, self._config)
                 check_endpoint_url(str(client.meta.endpoint_url))
                 client.meta.events.register("before-send.s3", self._count_request)
+                client.meta.events.register("needs-retry.s3", wirelog.boto3_attempt)
+                if self.settings.request_payer:
+                    client.meta.events.register("before-parameter-build.s3", self._add_request_payer)
                 # botocore resolved the credentials for the client: never show a message that contains them.
                 register_credentials(self._session.get_credentials())
                 self._clients[region] = client
         return client
+
+    def _new_client(self, region: str, config: botocore.config.Config) -> Any:
+        try:
+            return self._session.client(
+                "s3",
+                region_name=region,
+                endpoint_url=self.settings.endpoint_url,
+                verify=self.verify,
+                config=config,
+            )
+        except bexc.InvalidRegionError as exc:
+            raise MputuiError(f"invalid region name {safe_text(region)!r}", exit_code=2) from exc
+        except ValueError as exc:
+            raise MputuiError(f"invalid endpoint URL: {exc}", exit_code=2) from exc
+        except _CONFIG_ERRORS as exc:
+            raise MputuiError(f"invalid configuration: {describe(exc)}", exit_code=2) from exc
+
+    def _probe_client(self, region: str) -> Any:
+        """A client of the same settings that only ever tells where a request would go (``routes.probe``)."""
+        client = self._probe_clients.get(region)
+        if client is None:
+            # Session auth of S3 Express would send CreateSession first: sign plainly, the probe sees its
+            # signing name (s3express) and the lean path steps aside.
+            s3 = {**(self._s3_config or {}), "disable_s3_express_session_auth": True}
+            config = self._config.merge(botocore.config.Config(s3=s3, retries={"total_max_attempts": 1}))
+            client = self._probe_clients[region] = prepare_probe_client(self._new_client(region, config))
+        return client
+
+    def _add_request_payer(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if "RequestPayer" in model.input_shape.members:
+            params.setdefault("RequestPayer", self.settings.request_payer)
 
     @property
     def endpoint_url(self) -> str:
@@ -225,28 +301,41 @@ class S3Connection:
     def call(self, bucket: str, operation: str, **params: Any) -> dict[str, Any]:
         """Call ``operation`` (a client method name) for ``bucket``, following a region redirect once.
 
-        The inventory's two list calls take the lean path (``mputui.s3.lean``) when it is enabled.
+        The hot calls take the lean path (``mputui.s3.lean``) when it can send them exactly as botocore would;
+        a failure only it can have (transport, TLS, an unreadable answer) is tried once more on boto3.
         """
         if operation in DESTRUCTIVE_OPERATIONS:
             check_target(bucket, params.get("Key", ""), params.get("UploadId", ""))
         region = self.bucket_region(bucket)
         try:
-            return self._method(operation, region, params)(bucket, **params)
+            return self._call_in(region, bucket, operation, params)
         except bexc.ClientError as exc:
             new_region = self._redirect_region(bucket, exc)
             if new_region is None or new_region == region:
                 raise
             self._bucket_regions[bucket] = new_region
-            return self._method(operation, new_region, params)(bucket, **params)
+            return self._call_in(new_region, bucket, operation, params)
 
-    def _method(self, operation: str, region: str, params: dict[str, Any]) -> Callable[..., dict[str, Any]]:
+    def _call_in(self, region: str, bucket: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         lean = self._lean_for(operation, params)
         if lean is not None:
-            lean_call: Callable[..., dict[str, Any]] = getattr(lean, operation.removesuffix("_basic"))
-            return lambda bucket, **p: lean_call(bucket, region, **p)
+            try:
+                lean_call: Callable[..., dict[str, Any]] = getattr(lean, operation.removesuffix("_basic"))
+                return lean_call(bucket, region, **params)
+            except StepAside:
+                pass  # the router logged why, once per bucket
+            except bexc.ClientError as exc:
+                if not is_redirect(exc):
+                    raise
+                new_region = region_from_error(exc)
+                if new_region and new_region != region:
+                    raise  # call() moves the bucket to its region: the lean path again, there
+                wirelog.note(f"{operation} on {bucket!r}: a redirect within {region}; boto3 follows it")
+            except LEAN_ONLY_FAILURES as exc:
+                wirelog.note(f"lean {operation} on {bucket!r} failed ({describe(exc)}); once more on boto3")
         boto_name = "head_object" if operation == "head_object_basic" else operation
         boto_call: Callable[..., dict[str, Any]] = getattr(self.client(region), boto_name)
-        return lambda bucket, **p: boto_call(Bucket=bucket, **p)
+        return boto_call(Bucket=bucket, **params)
 
     def _lean_for(self, operation: str, params: dict[str, Any]) -> LeanS3 | None:
         if (
@@ -265,16 +354,43 @@ class S3Connection:
                     if credentials is None:
                         raise bexc.NoCredentialsError()
                     register_credentials(credentials)
+                    step_aside = None
+                    if self.retry_mode == "adaptive":
+                        step_aside = "retry_mode adaptive (botocore's client-side rate limiter)"
+                    router = Router(
+                        probe_client=self._probe_client,
+                        endpoint_url=lambda region: str(self.client(region).meta.endpoint_url),
+                        step_aside=step_aside,
+                        log=wirelog.note,
+                    )
                     self._lean = LeanS3(
                         credentials=credentials,
-                        endpoint_for=lambda region: self.client(region).meta.endpoint_url,
-                        path_style=self.settings.path_style,
+                        router=router,
+                        verify=self.verify,
                         max_attempts=self.max_attempts,
                         connect_timeout=self.settings.connect_timeout,
                         read_timeout=self.settings.read_timeout,
                         count=self._count_request,
+                        user_agent=self._lean_user_agent(),
+                        extra_headers=(
+                            {"x-amz-request-payer": self.settings.request_payer}
+                            if self.settings.request_payer
+                            else None
+                        ),
+                        log=wirelog.request,
                     )
         return self._lean
+
+    def _lean_user_agent(self) -> str:
+        agent = f"mputui/{__version__} md/lean"
+        app_id = self._session._session.get_config_variable("user_agent_appid")
+        if app_id:
+            # botocore's rule for the app id: printable ASCII without spaces, at most 50 characters.
+            cleaned = "".join(
+                ch if ch.isascii() and ch.isprintable() and ch != " " else "-" for ch in str(app_id)
+            )
+            agent += f" app/{cleaned[:50]}"
+        return agent
 
     def lean_loop(
         self, *, concurrency: int | None = None, cancelled: Callable[[], bool] = lambda: False
@@ -298,7 +414,7 @@ class S3Connection:
         return [b["Name"] for b in response.get("Buckets", [])]
 
     def _redirect_region(self, bucket: str, exc: bexc.ClientError) -> str | None:
-        if error_code(exc) not in REDIRECT_CODES:
+        if not is_redirect(exc):
             return None
         region = region_from_error(exc)
         if region:

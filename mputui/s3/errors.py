@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import socket
+import ssl
 import threading
 import weakref
 from typing import Any
@@ -15,7 +17,14 @@ from mputui.formatting import one_line, redact_urls, safe_text
 # NoSuchKey rather than NoSuchUpload, so both count.
 GONE_CODES = frozenset({"NoSuchUpload", "NoSuchKey"})
 REDIRECT_CODES = frozenset(
-    {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "301"}
+    {
+        "PermanentRedirect",
+        "TemporaryRedirect",
+        "AuthorizationHeaderMalformed",
+        "IllegalLocationConstraintException",
+        "301",
+        "307",
+    }
 )
 
 _CODE_MESSAGES = {
@@ -126,6 +135,17 @@ def http_status(exc: BaseException) -> int | None:
     return None
 
 
+def is_redirect(exc: BaseException) -> bool:
+    """True for the answers botocore follows to another endpoint or region: a redirect status (301, 302, 307,
+    308), a redirect or wrong-region error code, or a HEAD's bare 400 that names the bucket's region."""
+    if not isinstance(exc, bexc.ClientError):
+        return False
+    if error_code(exc) in REDIRECT_CODES or http_status(exc) in (301, 302, 307, 308):
+        return True
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
+    return http_status(exc) == 400 and "x-amz-bucket-region" in headers
+
+
 def is_gone(exc: BaseException) -> bool:
     """True when the error says the upload (or object) does not exist any more."""
     return error_code(exc) in GONE_CODES
@@ -190,18 +210,31 @@ def _describe(exc: BaseException) -> str:
         return f"incomplete credentials: {exc.kwargs.get('cred_var', 'a value')} is missing"
     if isinstance(exc, bexc.InvalidRegionError):
         return f"invalid region name {exc.kwargs.get('region_name')!r}"
-    if isinstance(exc, bexc.EndpointConnectionError):
-        return f"cannot connect to {exc.kwargs.get('endpoint_url', 'the endpoint')} (connection refused or unreachable)"
-    if isinstance(exc, bexc.ConnectTimeoutError):
-        return f"timed out connecting to {exc.kwargs.get('endpoint_url', 'the endpoint')}"
+    if isinstance(exc, bexc.ProxyConnectionError):
+        return (
+            f"proxy refused or unreachable ({_proxy_detail(exc)}): check HTTP_PROXY/HTTPS_PROXY and NO_PROXY"
+        )
+    if isinstance(exc, bexc.SSLError):
+        where = exc.kwargs.get("endpoint_url", "the endpoint")
+        if _cause(exc, ssl.SSLCertVerificationError) or "certificate verify failed" in str(exc):
+            return (
+                f"certificate of {where} not trusted (give its CA with --ca-bundle, AWS_CA_BUNDLE or the "
+                "profile's ca_bundle; --no-verify-ssl skips the check)"
+            )
+        return f"TLS handshake with {where} failed: {_one_line(str(exc.kwargs.get('error', exc)))}"
+    if isinstance(exc, bexc.EndpointConnectionError | bexc.ConnectTimeoutError):
+        where = exc.kwargs.get("endpoint_url", "the endpoint")
+        if _cause(exc, socket.gaierror) or "Name or service not known" in str(exc.kwargs.get("error", "")):
+            return f"cannot resolve host of {where} (check the endpoint URL and DNS)"
+        if _cause(exc, ConnectionRefusedError) or "Connection refused" in str(exc.kwargs.get("error", "")):
+            return f"connection refused by {where} (is the endpoint URL right, the server up?)"
+        if isinstance(exc, bexc.ConnectTimeoutError) and not isinstance(exc, bexc.EndpointConnectionError):
+            return f"timed out connecting to {where}"
+        return f"cannot connect to {where}: {_one_line(str(exc.kwargs.get('error', 'unreachable')))}"
     if isinstance(exc, bexc.ReadTimeoutError):
         return f"timed out waiting for {exc.kwargs.get('endpoint_url', 'the endpoint')} to answer"
     if isinstance(exc, bexc.ConnectionClosedError):
         return f"connection dropped by {exc.kwargs.get('endpoint_url', 'the endpoint')}"
-    if isinstance(exc, bexc.SSLError):
-        return f"TLS error talking to {exc.kwargs.get('endpoint_url', 'the endpoint')}"
-    if isinstance(exc, bexc.ProxyConnectionError):
-        return f"cannot connect to proxy {exc.kwargs.get('proxy_url', '')}".rstrip()
     if isinstance(exc, bexc.HTTPClientError):
         return f"connection error: {_one_line(str(exc.kwargs.get('error', exc)))}"
     if isinstance(exc, bexc.TokenRetrievalError | bexc.SSOTokenLoadError | bexc.UnauthorizedSSOTokenError):
@@ -211,6 +244,32 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ValueError) and "endpoint" in str(exc).lower():
         return _one_line(str(exc))
     return f"{type(exc).__name__}: {_one_line(str(exc))}"
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> bool:
+    """True when ``kind`` is anywhere in the chain of causes of a botocore/urllib3 connection error."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return True
+        kwargs = getattr(current, "kwargs", None)
+        if isinstance(kwargs, dict):
+            todo.append(kwargs.get("error"))
+        todo += [getattr(current, "reason", None), current.__cause__, current.__context__]
+        todo += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+    return False
+
+
+def _proxy_detail(exc: BaseException) -> str:
+    url = str(exc.kwargs.get("proxy_url", "")) if isinstance(exc, bexc.BotoCoreError) else ""
+    error = exc.kwargs.get("error") if isinstance(exc, bexc.BotoCoreError) else None
+    detail = _one_line(str(error)) if error is not None else ""
+    return ", ".join(p for p in (url, detail) if p) or "no answer"
 
 
 def _one_line(text: str) -> str:

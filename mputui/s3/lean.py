@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import random
 import socket
+import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -25,13 +26,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import botocore.exceptions as bexc
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from mputui.s3.routes import Route, Router, StepAside, tls_context
 from mputui.s3.targets import check_signed_delete, check_target
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -130,16 +132,20 @@ class SigV4Signer:
         secret_key: str,
         token: str | None,
         now: datetime | None = None,
+        extra: dict[str, str] | None = None,
     ) -> dict[str, str]:
         """The headers (``Authorization``, ``X-Amz-Date``, ...) for ``METHOD path?query`` on ``host``.
 
-        ``path`` is already URI-encoded (S3 does not double-encode it).
+        ``path`` is already URI-encoded (S3 does not double-encode it). ``extra`` headers (lower-case names,
+        e.g. ``x-amz-request-payer``) are signed and returned too.
         """
         amz_date = now.strftime("%Y%m%dT%H%M%SZ") if now is not None else _amz_date(int(time.time()))
         date = amz_date[:8]
         headers = {"host": host, "x-amz-content-sha256": EMPTY_SHA256, "x-amz-date": amz_date}
         if token:
             headers["x-amz-security-token"] = token
+        if extra:
+            headers.update(extra)
         names = sorted(headers)
         canonical_query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query))
         canonical = "\n".join(
@@ -165,6 +171,8 @@ class SigV4Signer:
         }
         if token:
             out["X-Amz-Security-Token"] = token
+        if extra:
+            out.update(extra)
         return out
 
 
@@ -272,23 +280,39 @@ def _client_error(status: int, headers: dict[str, str], body: bytes, operation: 
     return bexc.ClientError(response, operation)
 
 
+WireLog = Callable[[str, str, str, "int | BaseException", int], None]
+"""(path, method, URL, status or exception, attempt): one line of ``--debug`` per request."""
+
+
+def _no_log(*_: Any) -> None:
+    return None
+
+
 class LeanS3:
-    """Hand-signed read-only list calls sharing credentials, retries and counting with an ``S3Connection``."""
+    """Hand-signed calls for the hot operations, sharing credentials, retries, counting, routes (``Router``)
+    and TLS trust with an ``S3Connection``."""
 
     def __init__(
         self,
         *,
         credentials: Any,
-        endpoint_for: Any,
-        path_style: bool,
+        router: Router,
+        verify: bool | str,
         max_attempts: int,
         connect_timeout: float,
         read_timeout: float,
-        count: Any,
+        count: Callable[[], None],
+        user_agent: str = "mputui",
+        extra_headers: dict[str, str] | None = None,
+        log: WireLog = _no_log,
     ) -> None:
         self._credentials = credentials
-        self._endpoint_for = endpoint_for  # region -> endpoint URL (from the boto3 client)
-        self._path_style = path_style
+        self.router = router
+        self.verify = verify
+        self.ssl_context = tls_context(verify)  # one per client: loading a CA bundle costs ~10 ms
+        self.user_agent = user_agent
+        self.extra_headers = dict(extra_headers or {})
+        self.log = log
         self._max_attempts = max_attempts
         self._count = count
         self._signer = SigV4Signer()
@@ -296,48 +320,44 @@ class LeanS3:
         # One kept-alive connection per worker thread and endpoint (see _connection_pool): no lock shared by
         # the workers (a shared pool's queue lock convoys under the GIL).
         self._local = threading.local()
-        self._bases: dict[tuple[str, str], tuple[str, str, str]] = {}
 
-    def _connection_pool(self, base: str) -> Any:
-        """This thread's connection pool for ``base`` (scheme://host[:port])."""
-        pools: dict[str, Any] | None = getattr(self._local, "pools", None)
+    def _connection_pool(self, route: Route) -> Any:
+        """This thread's connection pool for the route's origin."""
+        pools: dict[tuple[str, str, int], Any] | None = getattr(self._local, "pools", None)
         if pools is None:
-            manager = urllib3.PoolManager(num_pools=16, maxsize=1, retries=False, timeout=self._timeout)
+            tls: dict[str, Any] = {"ssl_context": self.ssl_context}
+            if self.verify is False:
+                tls.update(cert_reqs="CERT_NONE", assert_hostname=False)
+            manager = urllib3.PoolManager(
+                num_pools=16, maxsize=1, retries=False, timeout=self._timeout, **tls
+            )
             manager.pool_classes_by_scheme = {"http": _QuickAckHTTPPool, "https": _QuickAckHTTPSPool}
             self._local.manager = manager
             pools = self._local.pools = {}
-        pool = pools.get(base)
+        key = (route.scheme, route.host, route.port)
+        pool = pools.get(key)
         if pool is None:
-            pool = pools[base] = self._local.manager.connection_from_url(base)
+            pool = pools[key] = self._local.manager.connection_from_host(route.host, route.port, route.scheme)
         return pool
 
-    def _base(self, bucket: str, region: str) -> tuple[str, str, str]:
-        """(scheme://host[:port], host header, path prefix) for the bucket, addressed as boto3 would."""
-        cached = self._bases.get((bucket, region))
-        if cached is None:
-            cached = self._address(bucket, region)
-            if len(self._bases) > 4096:
-                self._bases.clear()
-            self._bases[(bucket, region)] = cached
-        return cached
-
-    def _address(self, bucket: str, region: str) -> tuple[str, str, str]:
-        endpoint = urlsplit(self._endpoint_for(region))
-        host = endpoint.netloc
-        default_port = {"http": ":80", "https": ":443"}.get(endpoint.scheme, "")
-        if default_port and host.endswith(default_port):
-            host = host[: -len(default_port)]
-        prefix = endpoint.path.rstrip("/")
-        virtual = (
-            not self._path_style
-            and _dns_compatible(bucket)
-            and not _is_ip_or_localhost(endpoint.hostname or "")
-            and not (endpoint.scheme == "https" and "." in bucket)
+    def _signed(
+        self, method: str, route: Route, path: str, query: list[tuple[str, str]] | tuple[tuple[str, str], ...]
+    ) -> dict[str, str]:
+        creds = self._credentials.get_frozen_credentials()
+        headers = self._signer.headers(
+            method=method,
+            host=route.host_header,
+            path=path,
+            query=list(query),
+            region=route.region,
+            access_key=creds.access_key,
+            secret_key=creds.secret_key,
+            token=creds.token,
+            extra=self.extra_headers,
         )
-        if virtual:
-            host = f"{bucket}.{host}"
-            return f"{endpoint.scheme}://{host}", host, prefix
-        return f"{endpoint.scheme}://{host}", host, f"{prefix}/{_quote(bucket)}"
+        headers["Host"] = route.host_header
+        headers["User-Agent"] = self.user_agent
+        return headers
 
     def list_parts(
         self, bucket: str, region: str, *, Key: str, UploadId: str, **params: Any
@@ -405,29 +425,27 @@ class LeanS3:
         assert page is not None
         return page
 
-    def request_bytes(
+    def prepare(
         self, method: str, bucket: str, region: str, key_path: str, query: tuple[tuple[str, str], ...]
-    ) -> tuple[str, bytes]:
-        """(scheme://host[:port], the signed HTTP/1.1 request) for an event loop to send; counts it."""
+    ) -> tuple[Route, str, bytes]:
+        """(route, URL, the signed HTTP/1.1 request) for an event loop to send; counts it. ``StepAside`` when
+        the bucket's calls take boto3 (nothing counted or sent)."""
         if method == "DELETE":
             check_signed_delete(key_path, query)
-        base, host, prefix = self._base(bucket, region)
-        path = (prefix + key_path) or "/"
-        creds = self._credentials.get_frozen_credentials()
-        headers = self._signer.headers(
-            method=method,
-            host=host,
-            path=path,
-            query=list(query),
-            region=region,
-            access_key=creds.access_key,
-            secret_key=creds.secret_key,
-            token=creds.token,
-        )
-        lines = [f"{method} {_target(path, query)} HTTP/1.1", f"Host: {host}", "User-Agent: mputui-lean"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
+        route = self.router.route(bucket, region)
+        path = (route.prefix + key_path) or "/"
+        target = _target(path, query)
+        url = route.origin + target
+        headers = self._signed(method, route, path, query)
+        if route.proxy is not None and route.scheme == "http":
+            # Through an HTTP proxy a plain-HTTP request names its absolute URL; an HTTPS one goes through a
+            # CONNECT tunnel in origin form.
+            target = url
+            if route.proxy.authorization:
+                headers["Proxy-Authorization"] = route.proxy.authorization
+        lines = [f"{method} {target} HTTP/1.1", *(f"{name}: {value}" for name, value in headers.items())]
         self._count()
-        return base, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return route, url, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _request(
         self,
@@ -441,29 +459,23 @@ class LeanS3:
         parse: Callable[[bytes], dict[str, Any]] | None = None,
     ) -> tuple[Any, dict[str, Any] | None]:
         """(the response, ``parse(body)``): transport errors, retryable statuses and a 2xx body that ``parse``
-        cannot read are retried, all within the same ``max_attempts`` (botocore retries a garbled answer too)."""
-        base, host, prefix = self._base(bucket, region)
-        path = (prefix + key_path) or "/"
+        cannot read are retried, all within the same ``max_attempts`` (botocore retries a garbled answer too).
+        ``StepAside`` (nothing sent) when the bucket's calls take boto3."""
+        route = self.router.route(bucket, region)
+        if route.proxy is not None:
+            # urllib3 rewrites an absolute-form target ("/./", "//" are legal in keys): through a proxy, the
+            # threaded calls (pages, single calls, redos) take boto3; the event loop speaks the proxy itself.
+            raise StepAside(f"through proxy {route.proxy.url}")
+        path = (route.prefix + key_path) or "/"
         target = _target(path, query)
+        url = route.origin + target
         # The pool gets the request target as is: urllib3 would normalise "/./" and "//" in a full URL,
         # and those are legal in S3 keys.
-        pool = self._connection_pool(base)
+        pool = self._connection_pool(route)
         attempt = 0
         while True:
             attempt += 1
-            creds = self._credentials.get_frozen_credentials()
-            headers = self._signer.headers(
-                method=method,
-                host=host,
-                path=path,
-                query=query,
-                region=region,
-                access_key=creds.access_key,
-                secret_key=creds.secret_key,
-                token=creds.token,
-            )
-            headers["Host"] = host
-            headers["User-Agent"] = "mputui-lean"
+            headers = self._signed(method, route, path, query)
             self._count()
             try:
                 response = pool.urlopen(
@@ -476,12 +488,14 @@ class LeanS3:
                     preload_content=True,
                 )
             except urllib3.exceptions.HTTPError as exc:
-                error: BaseException = _connection_error(exc, base)
+                error: BaseException = connection_error(exc, route.origin)
+                self.log("lean", method, url, error, attempt)
                 if attempt >= self._max_attempts:
                     raise error from exc
                 self._backoff(attempt)
                 continue
             status = response.status
+            self.log("lean", method, url, status, attempt)
             if status in ok:
                 if parse is None:
                     return response, None
@@ -513,6 +527,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _target(path: str, query: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
+    if not query:
+        return path
     return f"{path}?" + "&".join(f"{_quote(k)}={_quote(v)}" if v else _quote(k) for k, v in query)
 
 
@@ -532,28 +548,21 @@ def _metadata(response: Any) -> dict[str, Any]:
     }
 
 
-def _connection_error(exc: urllib3.exceptions.HTTPError, endpoint: str) -> BaseException:
-    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
-        return bexc.ConnectTimeoutError(endpoint_url=endpoint)
-    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-        return bexc.ReadTimeoutError(endpoint_url=endpoint)
-    if isinstance(exc, urllib3.exceptions.NewConnectionError):
-        return bexc.EndpointConnectionError(endpoint_url=endpoint)
-    if isinstance(exc, urllib3.exceptions.MaxRetryError) and isinstance(
-        exc.reason, urllib3.exceptions.NewConnectionError
-    ):
-        return bexc.EndpointConnectionError(endpoint_url=endpoint)
-    return bexc.ConnectionClosedError(endpoint_url=endpoint)
+def connection_error(exc: BaseException, endpoint: str) -> BaseException:
+    """The botocore exception boto3 raises for the same transport failure (``error`` keeps the cause).
 
-
-def _dns_compatible(bucket: str) -> bool:
-    if not 3 <= len(bucket) <= 63 or bucket != bucket.lower() or ".." in bucket:
-        return False
-    return all(label and label[0].isalnum() and label[-1].isalnum() for label in bucket.split("."))
-
-
-def _is_ip_or_localhost(host: str) -> bool:
-    if host == "localhost" or host.startswith("["):
-        return True
-    parts = host.split(".")
-    return len(parts) == 4 and all(p.isdigit() for p in parts)
+    The order matters: urllib3's ``NewConnectionError`` (refused, cannot resolve) subclasses its
+    ``ConnectTimeoutError``.
+    """
+    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason else exc
+    if isinstance(reason, urllib3.exceptions.ProxyError):
+        return bexc.ProxyConnectionError(proxy_url="the proxy", error=reason)
+    if isinstance(reason, urllib3.exceptions.NewConnectionError | socket.gaierror | ConnectionRefusedError):
+        return bexc.EndpointConnectionError(endpoint_url=endpoint, error=reason)
+    if isinstance(reason, urllib3.exceptions.SSLError | ssl.SSLError):
+        return bexc.SSLError(endpoint_url=endpoint, error=reason)
+    if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+        return bexc.ConnectTimeoutError(endpoint_url=endpoint, error=reason)
+    if isinstance(reason, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return bexc.ReadTimeoutError(endpoint_url=endpoint, error=reason)
+    return bexc.ConnectionClosedError(endpoint_url=endpoint, error=reason)

@@ -20,9 +20,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from mputui.s3.lean import LeanS3
+from mputui.s3.routes import Proxy, Route, StepAside
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
@@ -45,6 +45,20 @@ class LeanResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+def never_sent(answer: BaseException) -> bool:
+    """True when the request certainly did not reach the server: the lean path stepped aside, or the
+    connection (or the proxy's tunnel) was refused, the host not found, its certificate not trusted."""
+    return isinstance(
+        answer,
+        StepAside
+        | LoopCancelled
+        | ProxyRefused
+        | ConnectionRefusedError
+        | socket.gaierror
+        | ssl.SSLCertVerificationError,
+    )
 
 
 class LoopCancelled(Exception):
@@ -162,6 +176,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.received = False
         self.deadline = 0.0
+        self.connecting = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -178,6 +193,26 @@ class _Connection(asyncio.Protocol):
         self.waiter = self.owner.loop.create_future()
         self.transport.write(data)
         return self.waiter
+
+    async def tunnel(self, route: Route, proxy: Proxy, context: ssl.SSLContext) -> None:
+        """CONNECT through the proxy to the route's host, then TLS inside the tunnel."""
+        host = f"[{route.host}]" if ":" in route.host else route.host
+        target = f"{host}:{route.port}"
+        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+        if proxy.authorization:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}")
+        self.connecting = (
+            True  # the proxy's answer ends at its head and never closes the tunnel (HTTP/1.0 200)
+        )
+        answer = await self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), head_request=True)
+        self.connecting = False
+        if answer.status != 200:
+            self._abort()
+            raise ProxyRefused(f"proxy {proxy.url} answered CONNECT with HTTP {answer.status}")
+        assert self.transport is not None
+        transport = await self.owner.loop.start_tls(self.transport, self, context, server_hostname=route.host)
+        assert transport is not None
+        self.transport = transport
 
     def _quickack(self) -> None:
         # Linux: ACK at once, or a server that writes head and body separately with Nagle on (RGW) stalls
@@ -201,7 +236,7 @@ class _Connection(asyncio.Protocol):
             self._abort()
             return
         if response is not None:
-            if self.exchange.close:
+            if self.exchange.close and not self.connecting:
                 self._abort()
             self.exchange = None
             self.waiter.set_result(response)
@@ -232,15 +267,19 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
 
-class _Pool:
-    """Kept-alive connections to one ``scheme://host:port``."""
+class ProxyRefused(ConnectionError):
+    """The proxy answered CONNECT with something other than 200."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, base: str, connect_timeout: float) -> None:
+
+class _Pool:
+    """Kept-alive connections to one origin, directly or through one proxy."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, route: Route, context: ssl.SSLContext, connect_timeout: float
+    ) -> None:
         self.loop = loop
-        parts = urlsplit(base)
-        self.host = parts.hostname or ""
-        self.tls = parts.scheme == "https"
-        self.port = parts.port or (443 if self.tls else 80)
+        self.route = route
+        self.context = context
         self.connect_timeout = connect_timeout
         self.idle: list[_Connection] = []
         self.all: set[_Connection] = set()
@@ -252,19 +291,26 @@ class _Pool:
             if not conn.closed:
                 return conn, True
             self.all.discard(conn)
-        context = ssl.create_default_context() if self.tls else None
-        _, conn = await asyncio.wait_for(
-            self.loop.create_connection(
-                lambda: _Connection(self),
-                self.host,
-                self.port,
-                ssl=context,
-                server_hostname=self.host if self.tls else None,
-            ),
-            self.connect_timeout,
-        )
+        conn = await asyncio.wait_for(self._connect(), self.connect_timeout)
         self.all.add(conn)
         return conn, False
+
+    async def _connect(self) -> _Connection:
+        route, proxy = self.route, self.route.proxy
+        tls = route.scheme == "https"
+        if proxy is None:
+            _, conn = await self.loop.create_connection(
+                lambda: _Connection(self),
+                route.host,
+                route.port,
+                ssl=self.context if tls else None,
+                server_hostname=route.host if tls else None,
+            )
+            return conn
+        _, conn = await self.loop.create_connection(lambda: _Connection(self), proxy.host, proxy.port)
+        if tls:
+            await conn.tunnel(route, proxy, self.context)
+        return conn
 
     def put(self, conn: _Connection) -> None:
         if conn.closed:
@@ -303,7 +349,7 @@ class LeanLoop:
         self.loop = asyncio.new_event_loop()
         self._pending: deque[tuple[LeanCall, Callback]] = deque()
         self._active = 0
-        self._pools: dict[str, _Pool] = {}
+        self._pools: dict[Route, _Pool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
@@ -373,15 +419,19 @@ class LeanLoop:
         self._pump()
 
     async def _exchange(self, call: LeanCall) -> LeanResponse:
-        base, data = self.lean.request_bytes(call.method, call.bucket, call.region, call.key_path, call.query)
-        pool = self._pools.get(base)
+        route, url, data = self.lean.prepare(call.method, call.bucket, call.region, call.key_path, call.query)
+        pool = self._pools.get(route)
         if pool is None:
-            pool = self._pools[base] = _Pool(self.loop, base, self.connect_timeout)
+            pool = self._pools[route] = _Pool(self.loop, route, self.lean.ssl_context, self.connect_timeout)
         for attempt in (1, 2):
-            conn, reused = await pool.get(fresh=attempt == 2)
+            try:
+                conn, reused = await pool.get(fresh=attempt == 2)
+            except BaseException as exc:
+                self.lean.log("lean", call.method, url, exc, attempt)
+                raise
             if attempt == 2:
                 # Same request again on a fresh connection: sign anew (the clock moved) and count it.
-                base, data = self.lean.request_bytes(
+                route, url, data = self.lean.prepare(
                     call.method, call.bucket, call.region, call.key_path, call.query
                 )
             waiter = conn.send(data, call.method == "HEAD")
@@ -389,15 +439,18 @@ class LeanLoop:
             self._watch_timeouts()
             try:
                 response = await waiter
-            except StaleConnection:
+            except StaleConnection as exc:
                 pool.all.discard(conn)
+                self.lean.log("lean", call.method, url, exc, attempt)
                 if reused and attempt == 1:
                     continue
                 raise
-            except BaseException:
+            except BaseException as exc:
                 conn._abort()
                 pool.all.discard(conn)
+                self.lean.log("lean", call.method, url, exc, attempt)
                 raise
+            self.lean.log("lean", call.method, url, response.status, attempt)
             pool.put(conn)
             return response
         raise AssertionError("unreachable")
