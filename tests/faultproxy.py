@@ -165,6 +165,9 @@ class FaultProxy:
     # Applied to each request head just before it is forwarded (moto does not check signatures, so a test can
     # map a hostile value it made the listing show back to the real one).
     rewrite_request: Callable[[bytes], bytes] | None = None
+    # Called with each request head before it is forwarded: bytes are sent back as the whole answer instead
+    # (a redirect, an error the real server would not give), None forwards it.
+    answer: Callable[[bytes], bytes | None] | None = None
     # Every request line forwarded or faulted (b"DELETE /bucket/key?uploadId=... HTTP/1.1"), in arrival order.
     request_lines: list[bytes] = field(default_factory=list)
 
@@ -278,6 +281,11 @@ class FaultProxy:
                         + b"\r\n\r\n"
                         + payload
                     )
+                    await cwriter.drain()
+                    continue
+                canned = self.answer(head) if self.answer is not None else None
+                if canned is not None:
+                    cwriter.write(canned)
                     await cwriter.drain()
                     continue
                 if self.hold is not None:

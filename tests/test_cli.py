@@ -146,7 +146,7 @@ def test_usage_errors_exit_2(args: list[str], needle: str) -> None:
 def test_connection_refused() -> None:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_MAX_ATTEMPTS": "1"}
     proc = run_cli(None, "--endpoint-url", "http://127.0.0.1:9", "ls", env=env)
-    assert_one_line_error(proc, 1, "cannot connect to http://127.0.0.1:9")
+    assert_one_line_error(proc, 1, "connection refused by http://127.0.0.1:9")
 
 
 def test_no_credentials(s3_server: S3Server, tmp_path: Path) -> None:

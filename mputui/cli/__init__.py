@@ -50,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the embedded demo S3 endpoint in the foreground",
         description="Run a local S3 endpoint seeded with demo uploads; prints how to point mputui at it.",
     )
-    demo.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    demo.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    demo.add_argument(
+        "--host", default="127.0.0.1", choices=["127.0.0.1", "::1"], help="loopback address to serve on"
+    )
     demo.add_argument("--no-seed", action="store_true", help="start empty")
     demo.add_argument("--json", action="store_true", help="print the endpoint as one JSON line")
     add_global_options(demo, suppress=True)
@@ -60,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_demo(args: argparse.Namespace) -> int:
     from mputui import demo
 
-    return demo.run_foreground(port=args.port, seed=not args.no_seed, json_output=args.json)
+    return demo.run_foreground(port=args.port, seed=not args.no_seed, json_output=args.json, host=args.host)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:

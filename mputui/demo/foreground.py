@@ -37,7 +37,12 @@ def _usage_lines(demo: DemoEndpoint, seeded: bool) -> Iterator[str]:
 
 
 def run_foreground(
-    port: int = 0, seed: bool = True, json_output: bool = False, *, out: TextIO | None = None
+    port: int = 0,
+    seed: bool = True,
+    json_output: bool = False,
+    *,
+    host: str = "127.0.0.1",
+    out: TextIO | None = None,
 ) -> int:
     """``mputui demo``: serve the demo endpoint until SIGTERM or SIGINT, then stop cleanly; returns 0.
 
@@ -48,7 +53,7 @@ def run_foreground(
     stop = threading.Event()
     restore = _install_stop_handlers(stop)
     try:
-        demo = start_demo(seed=seed, port=port)
+        demo = start_demo(seed=seed, port=port, host=host)
         try:
             if json_output:
                 line = {

@@ -25,6 +25,7 @@ from mputui.s3.errors import MputuiError
 DEMO_ACCESS_KEY = "DEMOACCESSKEY0000000"  # fixed, public, not secret
 DEMO_SECRET_KEY = "demo-secret-key-not-a-secret-000000000000"
 _READY_TIMEOUT = 10.0
+LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,12 @@ class DemoEndpoint:
             self._server.stop_and_close()
 
 
-def start_demo(*, seed: bool = True, port: int = 0, now: datetime | None = None) -> DemoEndpoint:
-    """Seed moto's in-process S3 backend (unless ``seed`` is false) and serve it on ``127.0.0.1:port``.
+def start_demo(
+    *, seed: bool = True, port: int = 0, now: datetime | None = None, host: str = DEMO_HOST
+) -> DemoEndpoint:
+    """Seed moto's in-process S3 backend (unless ``seed`` is false) and serve it on ``host:port``.
 
+    ``host`` is a loopback address: ``127.0.0.1`` (default) or ``::1``.
     ``port`` 0 picks a free port. Returns once the server answers HTTP. One demo at a time per process (its
     data lives in moto's process-global backend, which ``stop()`` empties). Raises ``MputuiError`` when moto is
     missing, the port cannot be bound or a demo is already running here.
@@ -69,10 +73,14 @@ def start_demo(*, seed: bool = True, port: int = 0, now: datetime | None = None)
     global _running
     if not 0 <= port <= 65535:
         raise MputuiError(f"invalid port {port} (expected 0-65535)", exit_code=2)
+    if host not in LOOPBACK_HOSTS:
+        raise MputuiError(
+            f"the demo endpoint serves loopback only ({', '.join(LOOPBACK_HOSTS)}), not {host!r}", exit_code=2
+        )
     moto_server = import_moto_server()
     patch_moto()
     quiet_werkzeug()
-    server = _DemoServer(moto_server.ThreadedMotoServer, port)
+    server = _DemoServer(moto_server.ThreadedMotoServer, port, host)
     with _running_lock:
         if _running is not None:
             raise MputuiError("a demo endpoint is already running in this process (stop it first)")
@@ -96,7 +104,7 @@ def start_demo(*, seed: bool = True, port: int = 0, now: datetime | None = None)
 class _DemoServer:
     """moto's ``ThreadedMotoServer`` plus what it lacks: start-up errors surface, the port really closes."""
 
-    def __init__(self, server_class: type, port: int) -> None:
+    def __init__(self, server_class: type, port: int, host: str) -> None:
         class Server(server_class):
             start_error: BaseException | None = None
 
@@ -108,7 +116,8 @@ class _DemoServer:
                     self.start_error = exc
                     self._server_ready_event.set()
 
-        self._server = Server(ip_address=DEMO_HOST, port=port, verbose=False)
+        self._server = Server(ip_address=host, port=port, verbose=False)
+        self._host = host
         self._port = port
         self._lock = threading.Lock()
         self._started = False
@@ -116,15 +125,15 @@ class _DemoServer:
 
     def start(self) -> str:
         if self._port:
-            _check_port_free(self._port)  # werkzeug would print its own complaint and exit
+            _check_port_free(self._host, self._port)  # werkzeug would print its own complaint and exit
         self._server.start()
         self._started = True
         error = self._server.start_error
         if error is not None:
             reason = "port in use?" if isinstance(error, SystemExit) else str(error)
-            raise MputuiError(f"cannot start the demo endpoint on {DEMO_HOST}:{self._port} ({reason})")
+            raise MputuiError(f"cannot start the demo endpoint on {self._host}:{self._port} ({reason})")
         host, port = self._server.get_host_and_port()
-        url = f"http://{host}:{port}"
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         _wait_until_answering(host, port)
         return url
 
@@ -152,14 +161,15 @@ _running_lock = threading.Lock()
 _running: _DemoServer | None = None
 
 
-def _check_port_free(port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
         try:
-            probe.bind((DEMO_HOST, port))
+            probe.bind((host, port))
         except OSError as exc:
             raise MputuiError(
-                f"cannot start the demo endpoint on {DEMO_HOST}:{port}: {exc.strerror or exc}"
+                f"cannot start the demo endpoint on {host}:{port}: {exc.strerror or exc}"
             ) from exc
 
 
