@@ -121,6 +121,9 @@ def moto_server() -> Iterator[S3Server]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        # moto takes a dotted Host for a virtual-hosted bucket unless it is named here: the proxy tests reach
+        # it as http(s)://s3.mputui.test, path-style, as a MinIO or Ceph endpoint is reached.
+        env={**os.environ, "MOTO_S3_CUSTOM_ENDPOINTS": "http://s3.mputui.test,https://s3.mputui.test"},
     )
     try:
         line = _read_line_with_timeout(proc, 60)

@@ -186,6 +186,11 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, bexc.ClientError):
         code = error_code(exc) or "error"
         status = http_status(exc)
+        if status == 407:
+            return (
+                "proxy refused: it asks for credentials (HTTP 407); give them in the proxy URL, "
+                "e.g. HTTPS_PROXY=http://USER:PASSWORD@HOST:PORT"
+            )
         known = _CODE_MESSAGES.get(code)
         if known:
             return known
