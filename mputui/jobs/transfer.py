@@ -35,8 +35,8 @@ def single_attempt(conn: S3Connection) -> S3Connection:
     with _single_attempt_lock:
         found = _single_attempt.get(conn)
         if found is None:
-            # No retry at all: botocore's retries "max_attempts" counts the attempts after the first one.
-            found = _single_attempt[conn] = S3Connection(replace(conn.settings, max_attempts=0))
+            # No retry at all: one attempt in total.
+            found = _single_attempt[conn] = S3Connection(replace(conn.settings, max_attempts=1))
         return found
 
 

@@ -211,7 +211,7 @@ class S3Connection:
 
     def _max_attempts(self) -> int:
         if self.settings.max_attempts is not None:
-            return self.settings.max_attempts
+            return max(1, self.settings.max_attempts)
         configured = os.environ.get("AWS_MAX_ATTEMPTS")
         try:
             if not configured:
