@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import socket
+import ssl
 import subprocess
 import sys
 from typing import Any
 
 import botocore.exceptions as bexc
 import pytest
+from botocore.parsers import ResponseParserError
 from botocore.stub import Stubber
 
 from mputui.s3.connect import ConnectionSettings, S3Connection
@@ -105,6 +108,28 @@ def test_bad_settings_are_usage_errors(settings: ConnectionSettings, message: st
     [
         (bexc.NoCredentialsError(), "no credentials found"),
         (bexc.EndpointConnectionError(endpoint_url="http://x:1"), "cannot connect to http://x:1"),
+        (
+            bexc.EndpointConnectionError(
+                endpoint_url="http://x:1", error=ConnectionRefusedError(111, "refused")
+            ),
+            "connection refused by http://x:1",
+        ),
+        (
+            bexc.EndpointConnectionError(
+                endpoint_url="http://x:1", error=socket.gaierror(-2, "Name unknown")
+            ),
+            "cannot resolve host of http://x:1",
+        ),
+        (
+            bexc.SSLError(endpoint_url="https://x", error=ssl.SSLCertVerificationError(1, "verify failed")),
+            "certificate of https://x not trusted",
+        ),
+        (bexc.ProxyConnectionError(proxy_url="http://p:3128", error="403 Forbidden"), "proxy refused"),
+        (bexc.ConnectTimeoutError(endpoint_url="http://x:1"), "timed out connecting to http://x:1"),
+        (
+            ResponseParserError("Unable to parse response (not well-formed), invalid XML received"),
+            "could not be read",
+        ),
         (bexc.ReadTimeoutError(endpoint_url="http://x"), "timed out waiting for http://x"),
         (bexc.ConnectionClosedError(endpoint_url="http://x"), "connection dropped by http://x"),
         (

@@ -66,7 +66,7 @@ def assert_path(server: HostileS3, *, lean: bool) -> None:
     """The bucket's listing went through the path under test (the lean path's own User-Agent, or boto3's)."""
     agents = {r.header("user-agent") for r in server.requests if r.path.startswith("/b?uploads")}
     assert agents
-    assert any(a == "mputui-lean" for a in agents) == lean, agents
+    assert any("md/lean" in (a or "") for a in agents) == lean, agents
 
 
 @pytest.fixture(params=[True, False], ids=["lean", "boto3"])
@@ -129,7 +129,8 @@ def test_raw_escape_in_error_xml(lean: bool) -> None:
 
 def test_hostile_names_ids_and_classes_in_a_listing(lean: bool) -> None:
     """Bucket names, upload ids and storage classes come from the server too (boto3 refuses to send a request
-    for such a bucket name: that bucket fails there, inertly)."""
+    for such a bucket name, and the lean path, which asks botocore where to send it, steps aside: that bucket
+    fails on both paths, inertly)."""
     hostile_bucket, upload_id, storage_class = "h\x9b31m", "id\x9b2J\u202e", "S\x9d0;x\x9c"
 
     def answer(request: Request) -> tuple[int, bytes]:
@@ -142,7 +143,7 @@ def test_hostile_names_ids_and_classes_in_a_listing(lean: bool) -> None:
 
     with hostile_s3(answer) as server:
         proc = run_cli(None, "--path-style", "ls", "-l", env=env_for(server, lean=lean))
-    assert proc.returncode == (0 if lean else 1), proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert_inert(proc.stdout, proc.stderr)
     lines = proc.stdout.splitlines()
     assert any(line.startswith("s3://h\\x9b31m") for line in lines), proc.stdout
@@ -249,9 +250,9 @@ def _userinfo_cases(port: int) -> list[tuple[str, list[str], int, str]]:
             f"https://user:PASS@127.0.0.1:{port}",
             ["ls"],
             1,
-            f"TLS error talking to https://***@127.0.0.1:{port}/",
+            f"TLS handshake with https://***@127.0.0.1:{port}/",
         ),
-        ("http://user:PASS@127.0.0.1:9", ["ls"], 1, "cannot connect to http://***@127.0.0.1:9/"),
+        ("http://user:PASS@127.0.0.1:9", ["ls"], 1, "connection refused by http://***@127.0.0.1:9/"),
         (f"http://user:PASS@127.0.0.1:{port}", ["ls", "s3://b"], 1, f"http://***@127.0.0.1:{port}"),
         ("http://user:PASS@127.0.0.1:9", ["ls", "s3://b"], 1, "http://***@127.0.0.1:9"),
         ("http://user:PASS@host:port", ["ls"], 2, "invalid endpoint URL 'http://***@host:port'"),

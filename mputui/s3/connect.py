@@ -21,7 +21,7 @@ import botocore.exceptions as bexc
 from mputui import __version__
 from mputui.formatting import redact_url, safe_text
 from mputui.s3 import wirelog
-from mputui.s3.errors import MputuiError, describe, is_redirect, register_credentials
+from mputui.s3.errors import MputuiError, describe, error_code, is_redirect, register_credentials
 from mputui.s3.lean import LeanS3, MalformedAnswerError
 from mputui.s3.lean_loop import LeanLoop
 from mputui.s3.routes import Router, StepAside, prepare_probe_client
@@ -318,6 +318,7 @@ class S3Connection:
 
     def _call_in(self, region: str, bucket: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         lean = self._lean_for(operation, params)
+        lean_failure: BaseException | None = None
         if lean is not None:
             try:
                 lean_call: Callable[..., dict[str, Any]] = getattr(lean, operation.removesuffix("_basic"))
@@ -333,9 +334,17 @@ class S3Connection:
                 wirelog.note(f"{operation} on {bucket!r}: a redirect within {region}; boto3 follows it")
             except LEAN_ONLY_FAILURES as exc:
                 wirelog.note(f"lean {operation} on {bucket!r} failed ({describe(exc)}); once more on boto3")
+                lean_failure = exc
         boto_name = "head_object" if operation == "head_object_basic" else operation
         boto_call: Callable[..., dict[str, Any]] = getattr(self.client(region), boto_name)
-        return boto_call(Bucket=bucket, **params)
+        try:
+            return boto_call(Bucket=bucket, **params)
+        except bexc.ClientError as exc:
+            # botocore reports an answer it could not parse as a bare HTTP 500: the lean path's own account
+            # ("could not be read", "connection dropped") says what happened.
+            if lean_failure is not None and (error_code(exc) or "").isdigit():
+                raise lean_failure from exc
+            raise
 
     def _lean_for(self, operation: str, params: dict[str, Any]) -> LeanS3 | None:
         if (

@@ -10,6 +10,7 @@ import weakref
 from typing import Any
 
 import botocore.exceptions as bexc
+from botocore.parsers import ResponseParserError
 
 from mputui.formatting import one_line, redact_urls, safe_text
 
@@ -232,7 +233,7 @@ def _describe(exc: BaseException) -> str:
         if _cause(exc, socket.gaierror) or "Name or service not known" in str(exc.kwargs.get("error", "")):
             return f"cannot resolve host of {where} (check the endpoint URL and DNS)"
         if _cause(exc, ConnectionRefusedError) or "Connection refused" in str(exc.kwargs.get("error", "")):
-            return f"connection refused by {where} (is the endpoint URL right, the server up?)"
+            return f"connection refused by {where}"
         if isinstance(exc, bexc.ConnectTimeoutError) and not isinstance(exc, bexc.EndpointConnectionError):
             return f"timed out connecting to {where}"
         return f"cannot connect to {where}: {_one_line(str(exc.kwargs.get('error', 'unreachable')))}"
@@ -242,6 +243,8 @@ def _describe(exc: BaseException) -> str:
         return f"connection dropped by {exc.kwargs.get('endpoint_url', 'the endpoint')}"
     if isinstance(exc, bexc.HTTPClientError):
         return f"connection error: {_one_line(str(exc.kwargs.get('error', exc)))}"
+    if isinstance(exc, ResponseParserError):
+        return f"the server's answer could not be read: {_one_line(str(exc))}"
     if isinstance(exc, bexc.TokenRetrievalError | bexc.SSOTokenLoadError | bexc.UnauthorizedSSOTokenError):
         return "SSO session expired or missing (run `aws sso login`)"
     if isinstance(exc, bexc.BotoCoreError):
@@ -257,7 +260,7 @@ def _cause(exc: BaseException, kind: type[BaseException]) -> bool:
     todo: list[Any] = [exc]
     while todo:
         current = todo.pop()
-        if current is None or id(current) in seen:
+        if not isinstance(current, BaseException) or id(current) in seen:
             continue
         seen.add(id(current))
         if isinstance(current, kind):

@@ -32,7 +32,7 @@ async def test_title_and_errors_hide_the_password_of_the_endpoint_url(monkeypatc
     screen = "\n".join(lines)
     assert "PASS" not in screen
     assert lines[0].strip() == "mputui · http://***@127.0.0.1:9", lines[0]
-    assert "cannot connect to http://***@127.0.0.1:9" in error, error
+    assert "connection refused by http://***@127.0.0.1:9" in error, error
     assert "PASS" not in error
 
 
