@@ -172,15 +172,12 @@ class S3Connection:
         and adds nothing — and several S3-compatible servers reject its headers (boto3#4392).
         """
         name = "request_checksum_calculation"
-        try:
-            profile = self._session._session.get_scoped_config()
-        except bexc.BotoCoreError:
-            profile = {}
-        if os.environ.get(f"AWS_{name.upper()}") or profile.get(name):
+        if os.environ.get(f"AWS_{name.upper()}") or self._profile().get(name):
             return {}
         return {name: "when_required"}
 
     def _profile(self) -> dict[str, Any]:
+        """The profile's settings (empty when it cannot be read: creating the client then says why)."""
         try:
             return dict(self._session._session.get_scoped_config())
         except bexc.BotoCoreError:
