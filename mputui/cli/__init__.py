@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
             S3Connection(settings)
 
             return run_tui(
-                settings, read_only=args.read_only, title_suffix=" (demo)" if demo_endpoint else ""
+                settings, read_only=args.read_only, title_suffix="demo" if demo_endpoint else ""
             )
         ctx = Context(
             settings=settings,
