@@ -215,8 +215,7 @@ class MultipartJob:
             assert r.upload_id is not None
             etag = self.t.copy_part(self.src, r.dst_bucket, r.dst_key, r.upload_id, n, first, last)
             with self._lock:
-                r.done[n] = etag
-                self.ctx.journal.save(r)
+                self.ctx.journal.add_part(r, n, etag)
                 self.parts_copied += 1
                 self.bytes_copied += last - first + 1
             self.ctx.crash_hook.part_journaled()

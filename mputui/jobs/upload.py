@@ -305,8 +305,7 @@ class FileUploadJob:
             )
         with self._lock:
             self.md5s[n] = md5
-            r.done[n] = etag.lower() or md5
-            self.ctx.journal.save(r)
+            self.ctx.journal.add_part(r, n, etag.lower() or md5)
             self.parts_sent += 1
             self.bytes_sent += size
         self.ctx.crash_hook.part_journaled()
