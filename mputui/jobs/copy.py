@@ -26,7 +26,7 @@ from mputui.jobs.events import (
     ObjectSkipped,
 )
 from mputui.jobs.journal import JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
-from mputui.jobs.multipart import JobContext, JobFailed, MultipartJob, abort_record
+from mputui.jobs.multipart import JobContext, JobFailed, abort_record
 from mputui.jobs.objects import ObjectInfo, head_object, list_objects, same_content
 from mputui.jobs.plan import (
     DEFAULT_PART_SIZE,
@@ -41,6 +41,7 @@ from mputui.jobs.plan import (
     uses_multipart,
 )
 from mputui.jobs.runner import JobRunner
+from mputui.jobs.sources import copy_job
 from mputui.jobs.transfer import SourceChanged, Transfer
 from mputui.parsing import S3Url
 from mputui.s3.connect import S3Connection
@@ -344,7 +345,7 @@ class Copier(JobRunner[CopyEvent]):
 
     def _run_job(self, src: ObjectInfo, record: JobRecord, parts: Engine) -> ObjectCopied:
         ctx = JobContext(self.transfer, self.journal, parts, self.emit, self._crash_hook)
-        return MultipartJob(ctx, src, record).run()
+        return copy_job(ctx, record, src).run()
 
     def _account(
         self, src: str, dst: str, size: int, job_id: str | None, result: object, summary: CopySummary
