@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from conftest import BucketFactory, S3Server, run_cli
+from mputui.jobs.journal import Journal
 
 MIB = 1024 * 1024
 PART = 5 * MIB
@@ -28,7 +29,7 @@ def env_for(server: S3Server, home: Path, **extra: str) -> dict[str, str]:
 
 
 def journal(home: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((home / "state" / "jobs").glob("*.json"))]
+    return [r.to_json() for r in Journal(home / "state" / "jobs").records()]
 
 
 def uploads(client: Any, bucket: str) -> list[dict[str, Any]]:

@@ -117,3 +117,80 @@ def test_default_directory_is_under_the_state_dir(tmp_path: Path, monkeypatch: p
     journal = Journal()
     assert journal.directory == tmp_path / "state" / "jobs"
     assert stat.S_IMODE(os.stat(journal.directory).st_mode) == 0o700
+
+
+def test_a_part_is_one_appended_line_and_a_whole_save_folds_the_log_in(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    r = record(upload_id="up-1")
+    journal.save(r)
+    path, log = journal.path(r.id), journal.part_log(r.id)
+    written = path.read_bytes(), path.stat().st_ino
+    for n in (2, 1, 3):
+        journal.add_part(r, n, f"e{n}")
+    assert (path.read_bytes(), path.stat().st_ino) == written  # the record is not rewritten per part
+    assert [json.loads(line) for line in log.read_text().splitlines()] == [
+        {"upload_id": "up-1", "part": n, "etag": f"e{n}"} for n in (2, 1, 3)
+    ]
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    loaded = journal.load(r.id)
+    assert loaded is not None and loaded.done == {1: "e1", 2: "e2", 3: "e3"} == r.done
+    journal.save(loaded)
+    assert not log.exists()
+    assert json.loads(path.read_text())["done"] == {"1": "e1", "2": "e2", "3": "e3"}
+    journal.add_part(loaded, 3, "e3")
+    journal.remove(r.id)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_torn_last_line_of_the_part_log_is_ignored(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    r = record(upload_id="up-1")
+    journal.save(r)
+    journal.add_part(r, 1, "e1")
+    journal.add_part(r, 2, "e2")
+    log = journal.part_log(r.id)
+    whole = log.read_bytes()
+    line3 = b'{"upload_id": "up-1", "part": 3, "etag": "e3"}\n'
+    for cut in range(1, len(line3)):  # a kill anywhere inside the write of part 3
+        log.write_bytes(whole + line3[:cut])
+        loaded = journal.load(r.id)
+        assert loaded is not None
+        assert loaded.done == ({1: "e1", 2: "e2", 3: "e3"} if cut == len(line3) - 1 else {1: "e1", 2: "e2"})
+    assert journal.problems() == []
+
+
+def test_part_log_lines_of_another_upload_are_ignored(tmp_path: Path) -> None:
+    """A log left by an earlier upload of the same job (which vanished, or was recreated) claims nothing."""
+    journal = Journal(tmp_path)
+    r = record(upload_id="old")
+    journal.save(r)
+    journal.add_part(r, 1, "e1")
+    r.upload_id, r.done = "new", {}
+    path = journal.path(r.id)
+    path.write_text(
+        json.dumps(r.to_json())
+    )  # as if a save was killed after its rename, before the log's unlink
+    os.chmod(path, 0o600)
+    loaded = journal.load(r.id)
+    assert loaded is not None and loaded.upload_id == "new" and loaded.done == {}
+
+
+def test_a_part_log_writable_by_others_refuses_its_record(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    r = record(upload_id="up-1")
+    journal.save(r)
+    journal.add_part(r, 1, "e1")
+    os.chmod(journal.part_log(r.id), 0o666)
+    assert journal.records() == []
+    with pytest.raises(MputuiError, match="writable by other users"):
+        journal.load(r.id)
+
+
+def test_an_old_part_log_without_its_record_is_removed_at_open(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    orphan, young = journal.part_log("aaaa000000000001"), journal.part_log("aaaa000000000002")
+    for path in (orphan, young):
+        path.write_text('{"upload_id": "u", "part": 1, "etag": "e"}\n')
+    os.utime(orphan, (1_000_000_000, 1_000_000_000))
+    Journal(tmp_path)
+    assert not orphan.exists() and young.exists()

@@ -17,7 +17,7 @@ from mputui.cli.common import (
     refuse_unsafe,
     size_arg,
 )
-from mputui.cli.job_output import LiveLine, shared_event_json, shared_event_text
+from mputui.cli.job_output import LiveLine, note_jobs_elsewhere, shared_event_json, shared_event_text
 from mputui.formatting import format_size, safe_text
 from mputui.jobs.copy import Copier, CopyPlan, CopySummary, plan_events
 from mputui.jobs.events import (
@@ -106,6 +106,7 @@ def cmd_cp(args: argparse.Namespace, ctx: Context) -> int:
     printer = CopyPrinter(ctx, json_output=args.json)
     copier = Copier(src_conn, dst_conn, part_size=args.part_size, on_event=printer.on_event)
     plan = copier.plan(src, dst)
+    note_jobs_elsewhere(ctx, plan.elsewhere)
     if args.dry_run:
         printer.print_plan(plan)
         return EXIT_OK

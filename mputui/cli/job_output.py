@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from mputui.cli.common import Context
 from mputui.formatting import safe_text
 from mputui.jobs.events import JobAborted, ObjectFailed, ObjectSkipped
+from mputui.jobs.journal import JobRecord
 
 SharedEvent = ObjectSkipped | ObjectFailed | JobAborted
 
@@ -91,3 +93,12 @@ class LiveLine:
             self.ctx.err.write("\r\x1b[K")
             self.ctx.err.flush()
             self._shown = False
+
+
+def note_jobs_elsewhere(ctx: Context, records: Iterable[JobRecord]) -> None:
+    """Name the journaled jobs for these destinations whose endpoint this run could not match to its own."""
+    for record in {r.id: r for r in records}.values():
+        ctx.err.write(
+            f"mputui: an interrupted job for this destination exists: `mputui jobs` (job {record.id}, "
+            f"{safe_text(record.dst)} via {safe_text(record.dst_endpoint or 'the default endpoint')})\n"
+        )

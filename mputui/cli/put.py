@@ -19,6 +19,7 @@ from mputui.cli.common import (
     size_arg,
 )
 from mputui.cli.copy import check_part_size
+from mputui.cli.job_output import note_jobs_elsewhere
 from mputui.cli.put_output import PutPrinter
 from mputui.formatting import format_size, safe_text
 from mputui.jobs.journal import JobRecord, Journal
@@ -124,6 +125,7 @@ def cmd_put(args: argparse.Namespace, ctx: Context) -> int:
         printer.clear()
     for path, why in plan.unreadable:
         ctx.err.write(f"mputui: warning: skipped {safe_text(path)}: {why}\n")
+    note_jobs_elsewhere(ctx, plan.elsewhere)
     if args.dry_run:
         printer.print_plan(plan)
         return EXIT_OK

@@ -25,8 +25,8 @@ from mputui.jobs.events import (
     ObjectFailed,
     ObjectSkipped,
 )
-from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
-from mputui.jobs.multipart import JobContext, JobFailed, MultipartJob, abort_record
+from mputui.jobs.journal import JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
+from mputui.jobs.multipart import JobContext, JobFailed, abort_record
 from mputui.jobs.objects import ObjectInfo, head_object, list_objects, same_content
 from mputui.jobs.plan import (
     DEFAULT_PART_SIZE,
@@ -41,6 +41,7 @@ from mputui.jobs.plan import (
     uses_multipart,
 )
 from mputui.jobs.runner import JobRunner
+from mputui.jobs.sources import copy_job
 from mputui.jobs.transfer import SourceChanged, Transfer
 from mputui.parsing import S3Url
 from mputui.s3.connect import S3Connection
@@ -75,10 +76,12 @@ class CopyItem:
 
 @dataclass(frozen=True, slots=True)
 class CopyPlan:
-    """Everything one ``cp`` will do; ``stale`` jobs (their source changed since) will be aborted first."""
+    """Everything one ``cp`` will do; ``stale`` jobs (their source changed since) will be aborted first;
+    ``elsewhere``: journaled jobs of the same copy through an endpoint this run cannot match to its own."""
 
     items: tuple[CopyItem, ...]
     stale: tuple[JobRecord, ...] = ()
+    elsewhere: tuple[JobRecord, ...] = ()
 
     def count(self, *actions: str) -> int:
         return sum(1 for i in self.items if i.action in actions)
@@ -124,6 +127,7 @@ class Copier(JobRunner[CopyEvent]):
         if self.transfer.streaming:
             workers = min(workers, STREAM_WORKERS)
         self.workers = workers
+        self._index: JobIndex | None = None
 
     # -- plan -----------------------------------------------------------------------------------------
 
@@ -147,9 +151,13 @@ class Copier(JobRunner[CopyEvent]):
         if not self.transfer.streaming and any(o.bucket == dst.bucket and o.key == key for o, key in pairs):
             raise MputuiError("source and destination are the same object", exit_code=2)
         existing = self._existing(dst, spec, pairs)
+        self._index = JobIndex(self.journal)
         items = [self._item(o, dst.bucket, key, existing.get(key)) for o, key in pairs]
         stale = self._stale_jobs(items)
-        return CopyPlan(tuple(items), tuple(stale))
+        elsewhere = [
+            r for i in items for r in self._index.elsewhere(i.dst, self.dst_conn.endpoint_url, i.src.url)
+        ]
+        return CopyPlan(tuple(items), tuple(stale), tuple(elsewhere))
 
     def _existing(
         self, dst: S3Url, spec: SourceSpec, pairs: list[tuple[ObjectInfo, str]]
@@ -197,13 +205,16 @@ class Copier(JobRunner[CopyEvent]):
         return same_content(src, dst)
 
     def _job_id(self, src: ObjectInfo, dst_bucket: str, dst_key: str) -> str:
-        return job_id_for(
+        job_id = job_id_for(
             self.src_conn.endpoint_url,
             src.url,
             self.dst_conn.endpoint_url,
             f"s3://{dst_bucket}/{dst_key}",
             src.etag,
         )
+        if self._index is None:
+            self._index = JobIndex(self.journal)
+        return self._index.resolve(job_id)
 
     def _stale_jobs(self, items: Iterable[CopyItem]) -> list[JobRecord]:
         wanted = {(i.src.url, i.dst): i.job_id for i in items}
@@ -216,7 +227,7 @@ class Copier(JobRunner[CopyEvent]):
             for r in self.journal.records()
             if (r.src, r.dst) in wanted
             and wanted[(r.src, r.dst)] != r.id
-            and (r.src_endpoint, r.dst_endpoint) == (src_ep, dst_ep)
+            and (clean_endpoint(r.src_endpoint), clean_endpoint(r.dst_endpoint)) == (src_ep, dst_ep)
         ]
 
     # -- run ------------------------------------------------------------------------------------------
@@ -334,7 +345,7 @@ class Copier(JobRunner[CopyEvent]):
 
     def _run_job(self, src: ObjectInfo, record: JobRecord, parts: Engine) -> ObjectCopied:
         ctx = JobContext(self.transfer, self.journal, parts, self.emit, self._crash_hook)
-        return MultipartJob(ctx, src, record).run()
+        return copy_job(ctx, record, src).run()
 
     def _account(
         self, src: str, dst: str, size: int, job_id: str | None, result: object, summary: CopySummary

@@ -1,4 +1,5 @@
-"""One journaled multipart copy: create (or find) the upload, copy the missing parts, complete.
+"""One journaled multipart upload, whatever its parts come from (``PartSource``, see ``sources``): create (or
+find) the upload, send the missing parts, complete.
 
 The journal record exists before the upload does and is updated after every part, so whatever stops the
 process (Ctrl-C, a crash, kill -9, a lost network) a re-run finds the upload, asks the server which parts
@@ -26,26 +27,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 from mputui.jobs.engine import Cancelled, CancelToken, Engine, RetryPolicy, is_retryable
-from mputui.jobs.events import (
-    CopyEvent,
-    JobAborted,
-    ObjectCopied,
-    PartCopied,
-    PartState,
-    ProgressTracker,
-)
+from mputui.jobs.events import JobAborted, PartState, ProgressTracker
 from mputui.jobs.journal import JobRecord, Journal
-from mputui.jobs.objects import ObjectInfo, head_object, same_content
-from mputui.jobs.plan import part_count, part_range, part_sizes
-from mputui.jobs.transfer import SourceChanged, Transfer
+from mputui.jobs.objects import ObjectInfo, head_object, same_content, strip_etag
+from mputui.jobs.plan import part_range, part_sizes
+from mputui.jobs.transfer import Transfer
 from mputui.s3.actions import abort_upload, upload_exists
 from mputui.s3.checksums import multipart_etag, plain_md5
+from mputui.s3.commit import complete_upload, plan_commit
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe, is_gone
 from mputui.s3.inventory import key_uploads, list_parts
-from mputui.s3.models import Upload
+from mputui.s3.models import Part, Upload
 
 # Test hook (used by tests/test_copy_resume.py): after this many parts are journaled in this process, the
 # process sends itself SIGKILL: no cleanup, no flush, exactly like kill -9. Read only here; unset in normal use.
@@ -108,70 +104,119 @@ class JobContext:
     transfer: Transfer
     journal: Journal
     parts: Engine
-    emit: Callable[[CopyEvent], None]
+    emit: Callable[[Any], None]
     crash_hook: CrashHook
 
 
-class MultipartJob:
-    """Copy ``src`` to ``dst_bucket/dst_key`` through a journaled multipart upload (new or resumed)."""
+ResultT = TypeVar("ResultT", covariant=True)
 
-    def __init__(self, ctx: JobContext, src: ObjectInfo, record: JobRecord) -> None:
+
+class PartSource(Protocol[ResultT]):
+    """Where a ``MultipartJob``'s parts come from (server-side copy ranges, chunks of a local file), and what
+    only the source knows: which listed parts hold its bytes, whether an object at the key is its content, why
+    a failure is final, and the events that tell the caller."""
+
+    then: str  # what the user does after aborting the wrong uploads when several could be the job's
+    can_recreate: bool  # the journaled upload vanished: start a new one (else the job fails)
+
+    def create_info(self) -> ObjectInfo:
+        """What Create carries (metadata, content headers)."""
+        ...
+
+    def keep(self, part: Part) -> str | None:
+        """The ETag to journal for a listed part of the right size that already holds the source's bytes, or
+        None to send it again."""
+        ...
+
+    def is_ours(self, record: JobRecord, obj: ObjectInfo) -> bool:
+        """``obj`` (the destination, the upload gone) holds what the job was writing."""
+        ...
+
+    def present(self, size: int) -> None:
+        """``size`` bytes found already at the server when the job (re)starts."""
+        ...
+
+    def send(self, record: JobRecord, part_number: int, first: int, last: int) -> str:
+        """Send one part; the ETag to journal. Retried by the engine on transient errors."""
+        ...
+
+    def sent(self, record: JobRecord, part_number: int, size: int) -> Any:
+        """A part was sent and journaled: the event to emit."""
+        ...
+
+    def abandon(self, job: MultipartJob[Any], exc: BaseException) -> None:
+        """After a part failed: raise if the whole job must be given up (its upload aborted)."""
+        ...
+
+    def final(self, record: JobRecord, exc: BaseException) -> JobFailed | None:
+        """After a part failed and the upload still exists: the error if a re-run cannot fix it."""
+        ...
+
+    def before_complete(self, job: MultipartJob[Any]) -> None:
+        """Last check before Complete (a copy's source may have changed)."""
+        ...
+
+    def result(self, record: JobRecord, *, resumed: bool, parts: int, size: int, etag: str | None) -> ResultT:
+        """The job's event once its object is complete (``parts``/``size``: what this run sent)."""
+        ...
+
+
+class MultipartJob(Generic[ResultT]):
+    """One journaled multipart upload of ``record``'s destination, whose parts come from ``source``.
+
+    Adopt (a Create an earlier run never heard the answer to) or create the upload, or sync the journaled one's
+    parts with the server; send the missing parts, journaling each; abort late Creates; complete with exactly
+    parts 1..N and verify (``complete_upload``); forget the job.
+    """
+
+    def __init__(self, ctx: JobContext, record: JobRecord, source: PartSource[ResultT]) -> None:
         self.ctx = ctx
-        self.src = src
         self.record = record
+        self.source = source
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.parts_copied = 0
-        self.bytes_copied = 0
+        self.parts_sent = 0
+        self.bytes_sent = 0
         self.creator = UploadCreator(ctx.transfer, ctx.parts.cancel)
 
     @property
     def t(self) -> Transfer:
         return self.ctx.transfer
 
-    def run(self) -> ObjectCopied:
-        """Run to completion. Raises ``JobFailed``/``SourceChanged``/``Cancelled`` otherwise."""
+    def run(self) -> ResultT:
+        """Run to completion. Raises ``JobFailed``/``Cancelled`` (or the source's own error) otherwise."""
         r = self.record
-        with self.ctx.journal.lock(r.id):
-            fresh = self.ctx.journal.load(r.id) is None
-            if fresh:
-                self.ctx.journal.save(r)  # before the upload exists: a crash now leaves nothing unknown
+        journal = self.ctx.journal
+        with journal.lock(r.id):
+            stored = journal.load(r.id)
+            if stored is None:
+                journal.save(r)  # before the upload exists: a crash now leaves nothing unknown
             else:
-                r = self.record = self.ctx.journal.load(r.id) or r
+                r = self.record = stored
             resumed = r.upload_id is not None
             if r.upload_id is None:
-                if not fresh:
+                if stored is not None:
                     expect_lost_create(r)
-                r.upload_id = self.creator.adopt_or_create(r, self.src, fresh=fresh, then="resume")
-                self.ctx.journal.save(r)
-            else:
-                finished = self._sync_parts()
-                if finished is not None:
-                    return finished
-            self._copy_missing()
-            self._check_source()
+                r.upload_id = self.creator.adopt_or_create(
+                    r, self.source.create_info(), fresh=stored is None, then=self.source.then
+                )
+                journal.save(r)
+            elif self._sync_parts():
+                journal.remove(r.id)  # completed by an earlier run that died before forgetting the job
+                return self.source.result(r, resumed=True, parts=0, size=0, etag=None)
+            self.source.present(r.bytes_done)
+            self._send_missing()
+            self.source.before_complete(self)
             abort_late_creates(self.t, r, self.creator)
-            self._complete()
+            etag = self._complete()
             self.ctx.crash_hook.completed()
-            self.ctx.journal.remove(r.id)
-        return ObjectCopied(
-            src=r.src,
-            dst=r.dst,
-            size=r.src_size,
-            parts=r.parts_total,
-            parts_copied=self.parts_copied,
-            method=r.method,
-            resumed=resumed,
-            job_id=r.id,
-        )
+            journal.remove(r.id)
+        return self.source.result(r, resumed=resumed, parts=self.parts_sent, size=self.bytes_sent, etag=etag)
 
     # -- upload ---------------------------------------------------------------------------------------
 
-    def _create(self) -> str:
-        return self.creator.create(self.record, self.src)
-
-    def _sync_parts(self) -> ObjectCopied | None:
-        """Take the server's word for which parts exist. Returns a result if the job turns out finished."""
+    def _sync_parts(self) -> bool:
+        """Keep the listed parts the source vouches for. True if the job turns out finished."""
         r = self.record
         assert r.upload_id is not None
         try:
@@ -179,52 +224,44 @@ class MultipartJob:
         except Exception as exc:
             if not is_gone(exc):
                 raise
-            existing = head_object(self.t.dst_conn, r.dst_bucket, r.dst_key)
-            if existing is not None and same_content(self.src, existing):
-                # Completed by an earlier run that died before forgetting the job.
-                self.ctx.journal.remove(r.id)
-                return ObjectCopied(r.src, r.dst, r.src_size, r.parts_total, 0, r.method, True, r.id)
-            r.upload_id = None
-            r.done = {}
-            self.ctx.journal.save(r)
-            r.upload_id = self._create()
-            self.ctx.journal.save(r)
-            return None
+            return self._upload_vanished()
         sizes = part_sizes(r.src_size, r.part_size)
-        r.done = {
-            p.part_number: p.etag
-            for p in listed
-            if p.part_number <= len(sizes) and p.size == sizes[p.part_number - 1] and p.etag
-        }
+        done = {}
+        for p in listed:
+            if p.part_number <= len(sizes) and p.size == sizes[p.part_number - 1]:
+                etag = self.source.keep(p)
+                if etag:
+                    done[p.part_number] = etag
+        r.done = done
         self.ctx.journal.save(r)
-        return None
+        return False
+
+    def _upload_vanished(self) -> bool:
+        r = self.record
+        existing = head_object(self.t.dst_conn, r.dst_bucket, r.dst_key)
+        if existing is not None and existing.size == r.src_size and self.source.is_ours(r, existing):
+            return True
+        if not self.source.can_recreate:
+            self.ctx.journal.remove(r.id)
+            raise JobFailed(
+                f"upload {r.upload_id} of {r.dst} no longer exists (aborted or completed by someone else)",
+                resumable=False,
+            )
+        r.upload_id, r.done = None, {}
+        self.ctx.journal.save(r)
+        r.upload_id = self.creator.create(r, self.source.create_info())
+        self.ctx.journal.save(r)
+        return False
 
     # -- parts ----------------------------------------------------------------------------------------
 
-    def _copy_missing(self) -> None:
+    def _send_missing(self) -> None:
         r = self.record
         tracker = ProgressTracker(r.id, r.src, r.dst, part_sizes(r.src_size, r.part_size), self.ctx.emit)
         tracker.preset_done(r.done)
-        missing = [n for n in range(1, part_count(r.src_size, r.part_size) + 1) if n not in r.done]
-
-        def one(n: int) -> None:
-            if self._stop.is_set():
-                raise Cancelled
-            tracker.set_state(n, PartState.RUNNING)
-            first, last = part_range(n, r.src_size, r.part_size)
-            assert r.upload_id is not None
-            etag = self.t.copy_part(self.src, r.dst_bucket, r.dst_key, r.upload_id, n, first, last)
-            with self._lock:
-                r.done[n] = etag
-                self.ctx.journal.save(r)
-                self.parts_copied += 1
-                self.bytes_copied += last - first + 1
-            self.ctx.crash_hook.part_journaled()
-            self.ctx.emit(PartCopied(r.id, r.src, r.dst, n, last - first + 1))
-            tracker.set_state(n, PartState.DONE)
-
+        missing = [n for n in range(1, r.parts_total + 1) if n not in r.done]
         failure: BaseException | None = None
-        for n, result in self.ctx.parts.map_unordered(one, missing):
+        for n, result in self.ctx.parts.map_unordered(lambda n: self._send(n, tracker), missing):
             if isinstance(result, BaseException):
                 tracker.set_state(n, PartState.FAILED)
                 if failure is None or isinstance(failure, Cancelled):
@@ -233,56 +270,64 @@ class MultipartJob:
         if self.ctx.parts.cancel.cancelled:
             raise Cancelled
         if failure is not None:
-            self._fail(failure)
+            self.fail(failure)
 
-    def _fail(self, exc: BaseException) -> None:
-        """Turn a part failure into the right end: abort if the source changed, else leave it resumable."""
-        if isinstance(exc, SourceChanged) or self._source_changed():
-            self.abort(f"source {self.src.url} changed during the copy")
-            raise SourceChanged(
-                f"source {self.src.url} changed during the copy (ETag no longer {self.record.src_etag}); "
-                "the upload was aborted, nothing was written"
-            ) from exc
+    def _send(self, n: int, tracker: ProgressTracker) -> None:
+        if self._stop.is_set():
+            raise Cancelled
+        r = self.record
+        assert r.upload_id is not None
+        tracker.set_state(n, PartState.RUNNING)
+        first, last = part_range(n, r.src_size, r.part_size)
+        etag = self.source.send(r, n, first, last)
+        with self._lock:
+            self.ctx.journal.add_part(r, n, etag)
+            self.parts_sent += 1
+            self.bytes_sent += last - first + 1
+        self.ctx.crash_hook.part_journaled()
+        self.ctx.emit(self.source.sent(r, n, last - first + 1))
+        tracker.set_state(n, PartState.DONE)
+
+    def fail(self, exc: BaseException) -> NoReturn:
+        """Turn a part failure into the right end: given up (the source's call), gone, final, or resumable."""
+        self.source.abandon(self, exc)
         r = self.record
         assert r.upload_id is not None
         if not upload_exists(self.t.dst_conn, r.dst_bucket, r.dst_key, r.upload_id):
             self.ctx.journal.remove(r.id)
             raise JobFailed(
                 f"the upload of job {r.id} was aborted or completed by someone else", resumable=False
-            )
+            ) from exc
+        final = self.source.final(r, exc)
+        if final is not None:
+            raise final from exc
         raise JobFailed(
             f"{describe(exc)}; {len(r.done)}/{r.parts_total} parts kept, finish with `mputui jobs resume {r.id}`",
             resumable=True,
         ) from exc
 
-    def _source_changed(self) -> bool:
-        current = head_object(self.t.src_conn, self.src.bucket, self.src.key)
-        return current is None or current.etag != self.record.src_etag
-
-    def _check_source(self) -> None:
-        # Some servers (moto) ignore CopySourceIfMatch on UploadPartCopy: compare once more before completing.
-        if self._source_changed():
-            self._fail(SourceChanged(f"source {self.src.url} changed during the copy"))
-
-    def _complete(self) -> None:
+    def _complete(self) -> str | None:
+        """Complete with exactly parts 1..N and their journaled ETags; HEAD must show the size (and the
+        multipart ETag, when the parts' ETags are MD5s)."""
         r = self.record
         assert r.upload_id is not None
-        try:
-            self.t.complete(r.dst_bucket, r.dst_key, r.upload_id, r.done)
-        except Exception as exc:
-            # A retried Complete whose first attempt succeeded answers NoSuchUpload: check the result.
-            existing = head_object(self.t.dst_conn, r.dst_bucket, r.dst_key) if is_gone(exc) else None
-            if existing is None or existing.size != r.src_size:
-                raise JobFailed(
-                    f"completing the upload failed: {describe(exc)}; retry with `mputui jobs resume {r.id}`",
-                    resumable=not is_gone(exc),
-                ) from exc
-        existing = head_object(self.t.dst_conn, r.dst_bucket, r.dst_key)
-        if existing is None or existing.size != r.src_size:
+        sizes = part_sizes(r.src_size, r.part_size)
+        parts = [
+            Part(n, sizes[n - 1], f'"{strip_etag(r.done[n])}"', None) for n in range(1, r.parts_total + 1)
+        ]
+        plan = plan_commit(r.dst_bucket, r.dst_key, r.upload_id, parts)
+        if not plan.ok:
+            raise JobFailed(f"cannot complete {r.dst}: {'; '.join(plan.problems)}", resumable=True)
+        result = complete_upload(self.t.dst_conn, plan)
+        if result.status == "failed":
             raise JobFailed(
-                f"{r.dst} has {existing.size if existing else 'no'} bytes after completing, expected {r.src_size}",
-                resumable=False,
+                f"completing {r.dst} failed: {result.error}; retry with `mputui jobs resume {r.id}`",
+                resumable=True,
             )
+        if not result.ok or not result.verified:
+            self.ctx.journal.remove(r.id)
+            raise JobFailed(f"{r.dst}: {result.error}", resumable=False)
+        return result.etag
 
     def abort(self, reason: str) -> None:
         """Abort this job's upload and forget the job (kept in the journal if the abort fails)."""

@@ -32,12 +32,12 @@ from mputui.jobs.multipart import JobFailed, abort_record
 from mputui.jobs.objects import ObjectInfo
 from mputui.jobs.put_plan import PutItem, PutOptions, PutPlan, PutPlanner, put_job_id
 from mputui.jobs.runner import JobRunner
+from mputui.jobs.sources import file_job
 from mputui.jobs.transfer import Transfer
 from mputui.jobs.upload import (
     KIND_PUT,
     METHOD_UPLOAD,
     ByteBudget,
-    FileUploadJob,
     UploadContext,
     UploadSource,
     put_small,
@@ -109,7 +109,9 @@ class Putter(JobRunner[PutEvent]):
         budget = ByteBudget(self.workers * self.options.part_size)
         objects = Engine(max(1, min(len(todo), self.workers, OBJECT_WORKERS)), cancel=self.cancel_token)
         parts = Engine(self.workers, cancel=self.cancel_token, name="mputui-part")
-        ctx = UploadContext(self.conn, self.journal, parts, self.emit, self._crash_hook, tracker, budget)
+        ctx = UploadContext(
+            Transfer(self.conn, self.conn), self.journal, parts, self.emit, self._crash_hook, tracker, budget
+        )
         scratch = tempfile.mkdtemp(prefix="mputui-put-")
         uploaded: dict[str, FileUploaded] = {}
         try:
@@ -224,7 +226,7 @@ class Putter(JobRunner[PutEvent]):
                 content_type=item.content_type,
                 content_encoding=item.content_encoding,
             )
-            result = FileUploadJob(ctx, record, source).run()
+            result = file_job(ctx, record, source).run()
         finally:
             if temp is not None:
                 with contextlib.suppress(OSError):

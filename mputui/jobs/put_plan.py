@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from mputui.jobs.engine import CancelToken, Engine, with_retries
-from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
+from mputui.jobs.journal import GZIP_SUFFIX, JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
 from mputui.jobs.localfiles import Digest, LocalFile, digest_file, guess_content_type, walk
 from mputui.jobs.multipart import completed_by_record
 from mputui.jobs.objects import ObjectInfo, head_object, list_objects
@@ -29,7 +29,6 @@ MODES = ("add", "update", "always")
 MIB = 1024 * 1024
 COMMON_PART_MIB = (8, 5, 16, 64, 15, 100, 128)  # aws-cli, minimum, s3cmd (15), rclone/boto defaults
 MAX_EXTRA_PASSES = 3
-GZIP_SUFFIX = "+gzip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +91,14 @@ class PutItem:
 
 @dataclass(frozen=True, slots=True)
 class PutPlan:
-    """Everything one put will do; ``stale`` jobs (their file changed since) are aborted first."""
+    """Everything one put will do; ``stale`` jobs (their file changed since) are aborted first; ``elsewhere``:
+    journaled jobs writing the same keys through an endpoint this run cannot match to its own."""
 
     items: tuple[PutItem, ...]
     stale: tuple[JobRecord, ...] = ()
     limited: int = 0  # files left out by --limit
     unreadable: tuple[tuple[str, str], ...] = ()  # (path, reason)
+    elsewhere: tuple[JobRecord, ...] = ()
 
     def count(self, *actions: str) -> int:
         return sum(1 for i in self.items if i.action in actions)
@@ -135,6 +136,7 @@ class PutPlanner:
         self.cancel = cancel
         self._hashed = hashed
         self.endpoint = clean_endpoint(conn.endpoint_url)
+        self.index: JobIndex = JobIndex(journal)
 
     def plan(self, local_path: str, dst: S3Url) -> PutPlan:
         o = self.options
@@ -180,7 +182,8 @@ class PutPlanner:
         items = [self._with_job(i) for i in items]
         if o.dedupe:
             items = self._dedupe(items, remote)
-        return PutPlan(tuple(items), tuple(self._stale(items)), limited, tuple(unreadable))
+        elsewhere = [r for i in items for r in self.index.elsewhere(i.dst, self.endpoint) if r.kind != "copy"]
+        return PutPlan(tuple(items), tuple(self._stale(items)), limited, tuple(unreadable), tuple(elsewhere))
 
     def _item(self, f: LocalFile, bucket: str, action: str, reason: str) -> PutItem:
         o = self.options
@@ -292,7 +295,9 @@ class PutPlanner:
             return self._closed_by_record(item)
         if item.digest is None or not item.multipart:
             return item
-        job_id = put_job_id(self.endpoint, item.file.path, item.dst, item.digest, self.options.gzip)
+        job_id = self.index.resolve(
+            put_job_id(self.endpoint, item.file.path, item.dst, item.digest, self.options.gzip)
+        )
         if self.journal.load(job_id) is not None:
             # Also when the key already holds this content: a run killed between Complete and forgetting the
             # job left it journaled, and the job (finding its upload gone and the object its own) closes it.
@@ -308,7 +313,7 @@ class PutPlanner:
             if (
                 record.kind == KIND_PUT
                 and (record.src_key, record.dst) == (item.file.path, item.dst)
-                and record.dst_endpoint == self.endpoint
+                and clean_endpoint(record.dst_endpoint) == self.endpoint
                 and completed_by_record(self.conn, record) is not None
             ):
                 return replace(
@@ -381,5 +386,5 @@ class PutPlanner:
             if r.kind == KIND_PUT
             and (r.src_key, r.dst) in wanted
             and wanted[(r.src_key, r.dst)] != r.id
-            and r.dst_endpoint == self.endpoint
+            and clean_endpoint(r.dst_endpoint) == self.endpoint
         ]

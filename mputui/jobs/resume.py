@@ -30,11 +30,12 @@ from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
 from mputui.jobs.multipart import JobFailed, completed_by_record
 from mputui.jobs.plan import MAX_PARTS, MIN_PART_SIZE, part_count, part_range
 from mputui.jobs.runner import JobRunner
+from mputui.jobs.sources import file_job
+from mputui.jobs.transfer import Transfer
 from mputui.jobs.upload import (
     KIND_PUT,
     KIND_RESUME,
     METHOD_UPLOAD,
-    FileUploadJob,
     UploadContext,
     UploadSource,
 )
@@ -371,9 +372,11 @@ class Resumer(JobRunner[PutEvent]):
         tracker = PutTracker(1, plan.file_size, self.emit)
         t0 = time.monotonic()
         parts = Engine(self.conn.settings.concurrency, cancel=self.cancel_token, name="mputui-resume")
-        ctx = UploadContext(self.conn, self.journal, parts, self.emit, self._crash_hook, tracker)
+        ctx = UploadContext(
+            Transfer(self.conn, self.conn), self.journal, parts, self.emit, self._crash_hook, tracker
+        )
         source = UploadSource(plan.path, plan.file_size, plan.part_size, dict(plan.part_md5s))
-        job = FileUploadJob(ctx, record, source, can_recreate=False)
+        job = file_job(ctx, record, source, can_recreate=False)
         try:
             tracker.started(plan.dst)
             result = job.run()
