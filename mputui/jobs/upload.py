@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mputui.formatting import problems_text
 from mputui.jobs.engine import Cancelled, Engine
 from mputui.jobs.events import PartState, ProgressTracker
 from mputui.jobs.journal import JobRecord, Journal
@@ -341,7 +342,7 @@ class FileUploadJob:
         parts = [Part(n, self._size(n), f'"{r.done[n]}"', None) for n in range(1, r.parts_total + 1)]
         plan = plan_commit(r.dst_bucket, r.dst_key, r.upload_id, parts)
         if not plan.ok:
-            raise JobFailed(f"cannot complete {r.dst}: {'; '.join(plan.problems)}", resumable=True)
+            raise JobFailed(f"cannot complete {r.dst}: {problems_text(plan.problems)}", resumable=True)
         result = complete_upload(self.ctx.conn, plan)
         if result.status == "failed":
             raise JobFailed(

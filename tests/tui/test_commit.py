@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import settle
+from mputui.s3.models import ProblemCode
 from mputui.tui.app import MputuiApp
 from mputui.tui.screens.commit import CommitDialog
 
@@ -91,7 +92,10 @@ async def test_commit_with_gap_is_refused_until_prefix_chosen(moto_server: Any, 
     async with app.run_test(size=SIZE) as pilot:
         dialog = await open_dialog(pilot)
         assert dialog.plan is not None and not dialog.plan.ok
-        assert any("gap" in p for p in dialog.plan.problems)
+        assert dialog.plan.has(ProblemCode.GAP)
+        problems = str(dialog.query_one("#commit-problems").render())
+        # The dialog offers its checkbox, not the CLI's option.
+        assert "gap in part numbers: missing 2" in problems and "--contiguous-prefix" not in problems
         assert commit_button(dialog).disabled
         prefix = dialog.query_one("#commit-prefix")
         assert prefix.has_class("-visible")
