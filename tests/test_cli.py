@@ -97,8 +97,31 @@ def test_parts_command(s3_server: S3Server, s3_bucket_factory: BucketFactory) ->
         ("part", 3, 3),
     ]
     assert all(len(p["etag"].strip('"')) == 32 and p["last_modified"].endswith("Z") for p in parts)
+    assert [(p["flags"], p["missing_before"]) for p in parts] == [(["small-part"], None)] * 2 + [([], None)]
     text = run_cli(s3_server, "parts", f"s3://{bucket}/k", "--upload-id", upload_id)
     assert text.returncode == 0 and "= 3 part(s), 6 B (6 bytes)" in text.stdout
+    assert text.stdout.count("<5MiB") == 2 and "⚠ 2 small parts: blocks a commit" in text.stdout
+
+
+def test_parts_command_flags_what_blocks_a_commit(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory
+) -> None:
+    # The same flags and verdict as the TUI's parts pane, from the same plan.
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key="gap")["UploadId"]
+    for number, body in ((1, b"a" * (5 * 1024 * 1024)), (4, b"tail")):
+        client.upload_part(Bucket=bucket, Key="gap", UploadId=upload_id, PartNumber=number, Body=body)
+    proc = run_cli(s3_server, "parts", f"s3://{bucket}/gap", "--upload-id", upload_id, "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = [(p["part_number"], p["flags"], p["missing_before"]) for p in json_lines(proc.stdout)]
+    assert got == [(1, [], None), (4, ["gap"], [2, 3])]
+    text = run_cli(s3_server, "parts", f"s3://{bucket}/gap", "--upload-id", upload_id)
+    assert text.returncode == 0, text.stderr
+    rows = text.stdout.splitlines()
+    assert rows[0].split() == ["PART", "SIZE", "BYTES", "LAST", "MODIFIED", "FLAG", "ETAG"]
+    assert rows[2].split()[0] == "4" and "gap 2-3" in rows[2]
+    assert rows[-1].endswith("; ⚠ 1 gap: blocks a commit")
 
 
 def test_parts_of_a_missing_upload(s3_server: S3Server, s3_bucket_factory: BucketFactory) -> None:

@@ -149,6 +149,12 @@ def test_gap_is_refused_and_contiguous_prefix_commits_parts_before_it(
     assert "gap in part numbers: missing 3" in refused.stdout + refused.stderr
     assert "--contiguous-prefix" in refused.stdout
     assert upload_id in listed_ids(client, bucket) and not has_object(client, bucket, "gap")
+    plan = json.loads(
+        run_cli(
+            s3_server, "commit", f"s3://{bucket}/gap", "--upload-id", upload_id, "--dry-run", "--json"
+        ).stdout.splitlines()[0]
+    )
+    assert plan["problem_codes"] == ["gap"] and "missing 3" in plan["problems"][0]
 
     ok = run_cli(
         s3_server, "commit", f"s3://{bucket}/gap", "--upload-id", upload_id, "--contiguous-prefix", "--yes"

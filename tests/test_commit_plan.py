@@ -9,9 +9,10 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mputui.formatting import part_flag_text, parts_summary, parts_verdict, problem_text
 from mputui.s3.checksums import expected_etag, multipart_etag, plain_md5, verify_file
 from mputui.s3.commit import MIN_PART_SIZE, find_gaps, plan_commit
-from mputui.s3.models import Part
+from mputui.s3.models import Part, Problem, ProblemCode
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 BIG = MIN_PART_SIZE
@@ -30,32 +31,76 @@ def test_clean_plan() -> None:
 
 
 def test_no_parts() -> None:
-    assert plan_commit("b", "k", "u", []).problems == ("the upload has no parts",)
+    (problem,) = plan_commit("b", "k", "u", []).problems
+    assert problem == Problem(ProblemCode.NO_PARTS)
+    assert problem_text(problem) == "the upload has no parts"
 
 
 def test_gap_refused_unless_contiguous_prefix() -> None:
     parts = [part(1), part(2), part(5), part(6, 1)]
     refused = plan_commit("b", "k", "u", parts)
-    assert not refused.ok and "missing 3-4" in refused.problems[0] and "parts 1..2" in refused.problems[0]
+    assert not refused.ok and refused.problems == (Problem(ProblemCode.GAP, (3, 4)),)
+    # The CLI names its option; the TUI, which has a checkbox for it, does not.
+    cli = problem_text(refused.problems[0], flag_hints=True)
+    assert "missing 3-4" in cli and "--contiguous-prefix to commit parts 1..2" in cli
+    assert "--" not in problem_text(refused.problems[0]) and "missing 3-4" in problem_text(
+        refused.problems[0]
+    )
     prefix = plan_commit("b", "k", "u", parts, contiguous_prefix=True)
     assert prefix.ok and [p.part_number for p in prefix.parts] == [1, 2] and prefix.dropped == (5, 6)
 
 
 def test_missing_first_part() -> None:
-    assert "including part 1" in plan_commit("b", "k", "u", [part(2)]).problems[0]
-    assert "part 1 is missing" in plan_commit("b", "k", "u", [part(2)], contiguous_prefix=True).problems[0]
+    (gap,) = plan_commit("b", "k", "u", [part(2)]).problems
+    assert gap.code is ProblemCode.GAP and "including part 1" in problem_text(gap, flag_hints=True)
+    (none,) = plan_commit("b", "k", "u", [part(2)], contiguous_prefix=True).problems
+    assert none.code is ProblemCode.NO_PREFIX and "part 1 is missing" in problem_text(none)
 
 
 def test_small_non_last_part() -> None:
     plan = plan_commit("b", "k", "u", [part(1), part(2, BIG - 1), part(3, 1)])
-    assert plan.problems == (
-        "non-last part(s) under 5 MiB: 2 (S3 refuses to complete with them: EntityTooSmall)",
+    assert plan.problems == (Problem(ProblemCode.SMALL_PART, (2,)),)
+    assert problem_text(plan.problems[0]) == (
+        "non-last part(s) under 5 MiB: 2 (S3 refuses to complete with them: EntityTooSmall)"
     )
 
 
 def test_too_many_parts() -> None:
     parts = [part(n, BIG) for n in range(1, 10_002)]
-    assert any("10,000" in p for p in plan_commit("b", "k", "u", parts).problems)
+    plan = plan_commit("b", "k", "u", parts)
+    assert plan.problems == (Problem(ProblemCode.TOO_MANY_PARTS, (10_001,)),)
+    assert "10,000" in problem_text(plan.problems[0])
+    # The parts pane and `mputui parts` show the same verdict as the commit (they once said "committable").
+    assert [part_flag_text(f) for f in plan.flags[-2:]] == ["", ">10,000"]
+    assert parts_verdict(plan) == ("⚠ 1 part over 10,000: blocks a commit", True)
+
+
+def test_part_flags_and_verdict() -> None:
+    parts = [part(1), part(2, 1), part(5), part(6, 1)]
+    plan = plan_commit("b", "k", "u", parts)
+    assert [f.codes for f in plan.flags] == [(), (ProblemCode.SMALL_PART,), (ProblemCode.GAP,), ()]
+    assert plan.flags[2].missing_before == (3, 4)
+    assert [part_flag_text(f) for f in plan.flags] == ["", "<5MiB", "gap 3-4", ""]
+    summary, blocked = parts_summary(plan)
+    assert blocked and summary == "4 parts · 10.0 MiB · ⚠ 1 gap, 1 small part: blocks a commit"
+    assert part_flag_text(plan_commit("b", "k", "u", [part(2, 1)]).flags[0]) == "gap 1"
+    assert parts_summary(plan_commit("b", "k", "u", [])) == ("no parts uploaded", False)
+    assert parts_verdict(plan_commit("b", "k", "u", [part(1), part(2, 1)])) == (
+        "parts look committable",
+        False,
+    )
+
+
+@given(st.sets(st.integers(1, 60), max_size=40), st.sampled_from([1, BIG]))
+def test_flags_agree_with_the_plan(numbers: set[int], small: int) -> None:
+    # One verdict: the parts are flagged exactly when a commit of all of them is refused.
+    parts = [part(n, small if n % 3 == 0 else BIG) for n in numbers]
+    plan = plan_commit("b", "k", "u", parts)
+    flagged = any(f.codes for f in plan.flags)
+    assert flagged == (not plan.ok and bool(numbers))
+    assert {c for f in plan.flags for c in f.codes} == {p.code for p in plan.problems} - {
+        ProblemCode.NO_PARTS
+    }
 
 
 @given(st.sets(st.integers(1, 60), max_size=40), st.booleans())

@@ -93,9 +93,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
             # A configuration error is one line and exit code 2 here too, not a message inside the TUI.
             S3Connection(settings)
 
-            return run_tui(
-                settings, read_only=args.read_only, title_suffix="demo" if demo_endpoint else ""
-            )
+            return run_tui(settings, read_only=args.read_only, title_suffix="demo" if demo_endpoint else "")
         ctx = Context(
             settings=settings,
             out=out,

@@ -18,7 +18,7 @@ from mputui.cli.common import (
     size_arg,
 )
 from mputui.cli.job_output import LiveLine, note_jobs_elsewhere, shared_event_json, shared_event_text
-from mputui.formatting import format_size, safe_text
+from mputui.formatting import copy_plan_lines, format_size, safe_text
 from mputui.jobs.copy import Copier, CopyPlan, CopySummary, plan_events
 from mputui.jobs.events import (
     CopyEvent,
@@ -134,18 +134,7 @@ def confirm(ctx: Context, plan: CopyPlan, dst: str) -> bool:
     todo = plan.count("copy", "replace", "resume")
     if not todo and not plan.stale:
         return True  # nothing will change
-    parts = [
-        f"copy {todo} object(s), {format_size(plan.size('copy', 'replace', 'resume'))}, to {safe_text(dst)}"
-    ]
-    if plan.count("replace"):
-        parts.append(f"{plan.count('replace')} existing object(s) will be REPLACED")
-    if plan.count("resume"):
-        parts.append(f"{plan.count('resume')} interrupted job(s) resumed")
-    if plan.count("skip"):
-        parts.append(f"{plan.count('skip')} identical object(s) skipped")
-    if plan.stale:
-        parts.append(f"{len(plan.stale)} outdated job(s) aborted (their source changed)")
-    return ask(ctx, "; ".join(parts) + ". Proceed?")
+    return ask(ctx, "; ".join(line.text for line in copy_plan_lines(plan, dst)) + ". Proceed?")
 
 
 def event_json(event: CopyEvent) -> dict[str, Any] | None:

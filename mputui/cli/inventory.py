@@ -8,8 +8,17 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from mputui.cli.common import EXIT_FAILED, EXIT_OK, Context, add_global_options, duration_arg
-from mputui.formatting import age_of, format_age, format_size, iso_utc, safe_text
+from mputui.formatting import (
+    age_of,
+    format_age,
+    format_size,
+    iso_utc,
+    part_flag_text,
+    parts_verdict,
+    safe_text,
+)
 from mputui.parsing import S3Url, parse_s3_url
+from mputui.s3.commit import plan_commit
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, is_gone
 from mputui.s3.inventory import InventoryScan, find_upload, list_parts
@@ -32,7 +41,10 @@ def register(sub: Any) -> None:
     ls.set_defaults(handler=cmd_ls)
 
     parts = sub.add_parser(
-        "parts", help="list the parts of one upload", description="List one upload's parts."
+        "parts",
+        help="list the parts of one upload",
+        description="List one upload's parts, flagging what would block a commit: gaps in part numbers, "
+        "non-last parts under 5 MiB, part numbers over 10,000.",
     )
     parts.add_argument("url", help="s3://BUCKET/KEY")
     parts.add_argument("--upload-id", required=True, help="the upload id (see `mputui ls -l`)")
@@ -207,8 +219,10 @@ def cmd_parts(args: argparse.Namespace, ctx: Context) -> int:
         if is_gone(exc):
             raise gone from exc
         raise
+    plan = plan_commit(url.bucket, url.key, args.upload_id, parts)
     if args.json:
-        for p in parts:
+        for f in plan.flags:
+            p = f.part
             ctx.json_line(
                 {
                     "type": "part",
@@ -216,9 +230,32 @@ def cmd_parts(args: argparse.Namespace, ctx: Context) -> int:
                     "size": p.size,
                     "etag": p.etag,
                     "last_modified": iso_utc(p.last_modified),
+                    "flags": [code.value for code in f.codes],
+                    "missing_before": list(f.missing_before) if f.missing_before else None,
                 },
             )
         return EXIT_OK
+    rows = [("PART", "SIZE", "BYTES", "LAST MODIFIED", "FLAG", "ETAG")]
+    for f in plan.flags:
+        p = f.part
+        rows.append(
+            (
+                str(p.part_number),
+                format_size(p.size),
+                str(p.size),
+                f"{format_age(age_of(p.last_modified, now))} ago" if p.last_modified else "-",
+                part_flag_text(f) or "-",
+                safe_text(p.etag),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        cells = [r[0].rjust(widths[0]), r[1].rjust(widths[1]), r[2].rjust(widths[2]), r[3].rjust(widths[3])]
+        out.write("  ".join([*cells, r[4].ljust(widths[4])]) + f"  {r[5]}\n")
+    total = sum(f.part.size for f in plan.flags)
+    verdict, _ = parts_verdict(plan)
+    out.write(f"= {len(plan.flags)} part(s), {format_size(total)} ({total} bytes); {verdict}\n")
+    return EXIT_OK
     rows = [("PART", "SIZE", "BYTES", "LAST MODIFIED", "ETAG")]
     for p in parts:
         rows.append(

@@ -8,13 +8,13 @@ from mputui.cli.common import (
     Context,
 )
 from mputui.cli.job_output import LiveLine, shared_event_json, shared_event_text
+from mputui.formatting import format_ranges as ranges
 from mputui.formatting import format_size, safe_text
 from mputui.jobs.events import JobProgress, ObjectSkipped
 from mputui.jobs.put import PutSummary, plan_events
 from mputui.jobs.put_plan import PutPlan
 from mputui.jobs.resume import ResumePlan, ResumeSummary
 from mputui.jobs.upload_events import FilePlanned, FileUploaded, PartUploaded, PutEvent, PutProgress
-from mputui.s3.commit import format_ranges as ranges
 
 
 def event_json(event: PutEvent) -> dict[str, Any] | None:

@@ -16,10 +16,21 @@ from mputui.cli.common import (
     duration_arg,
     refuse_unsafe,
 )
-from mputui.formatting import age_of, format_age, format_size, safe_text
+from mputui.formatting import (
+    age_of,
+    commit_plan_lines,
+    format_age,
+    format_size,
+    problem_text,
+    problems_text,
+    replace_warning,
+    safe_text,
+    verification_problem,
+    verification_summary,
+)
 from mputui.jobs.abort import abort_uploads
 from mputui.parsing import parse_s3_url
-from mputui.s3.actions import AbortResult
+from mputui.s3.actions import AbortResult, ExistingObject
 from mputui.s3.checksums import FileVerification, verify_file
 from mputui.s3.commit import CommitPlan, complete_upload, head_object, load_plan
 from mputui.s3.connect import S3Connection
@@ -98,12 +109,12 @@ def cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
         raise
     existing = head_object(conn, url.bucket, url.key)
     verification = _verify(args, ctx, plan) if args.verify_file else None
-    _show_plan(args, ctx, plan, existing is not None, verification)
+    _show_plan(args, ctx, plan, existing, verification)
     if not plan.ok:
-        ctx.err.write("mputui: error: refusing to commit: " + "; ".join(plan.problems) + "\n")
+        ctx.err.write(f"mputui: error: refusing to commit: {problems_text(plan.problems, flag_hints=True)}\n")
         return EXIT_FAILED
     if verification is not None and not verification.ok:
-        ctx.err.write(f"mputui: error: refusing to commit: {_verification_problem(verification)}\n")
+        ctx.err.write(f"mputui: error: refusing to commit: {verification_problem(verification)}\n")
         return EXIT_FAILED
     if args.dry_run:
         if not args.json:
@@ -158,23 +169,11 @@ def _verify(args: argparse.Namespace, ctx: Context, plan: CommitPlan) -> FileVer
     return result
 
 
-def _verification_problem(v: FileVerification) -> str:
-    if v.mismatching:
-        return f"parts {', '.join(map(str, v.mismatching[:10]))} differ from {v.path}"
-    if v.missing:
-        return f"{v.path} is shorter than the parts ({v.file_size} < {v.parts_size} bytes)"
-    if v.unknown:
-        return "some part ETags are not MD5s (encrypted upload?): the file cannot be verified"
-    if v.file_size != v.parts_size:
-        return f"{v.path} has {v.file_size - v.parts_size} bytes more than the parts"
-    return "verification failed"
-
-
 def _show_plan(
     args: argparse.Namespace,
     ctx: Context,
     plan: CommitPlan,
-    replaces: bool,
+    existing: ExistingObject | None,
     verification: FileVerification | None,
 ) -> None:
     if args.json:
@@ -188,8 +187,9 @@ def _show_plan(
             "size": plan.size,
             "etag": plan.etag,
             "dropped_parts": list(plan.dropped),
-            "replaces_object": replaces,
-            "problems": list(plan.problems),
+            "replaces_object": existing is not None,
+            "problems": [problem_text(p, flag_hints=True) for p in plan.problems],
+            "problem_codes": [p.code.value for p in plan.problems],
         }
         if verification is not None:
             obj["verify"] = {
@@ -207,22 +207,14 @@ def _show_plan(
     out.write(
         f"commit plan for {safe_text(f's3://{plan.bucket}/{plan.key}')} (upload {safe_text(plan.upload_id)})\n"
     )
-    if plan.parts:
-        first, last = plan.parts[0].part_number, plan.parts[-1].part_number
-        out.write(f"  parts:     {len(plan.parts)} of {plan.listed} listed (numbers {first}..{last})\n")
-    out.write(f"  size:      {format_size(plan.size)} ({plan.size} bytes)\n")
-    out.write(f"  ETag:      {plan.etag or 'unknown (part ETags are not MD5s)'}\n")
-    if plan.dropped:
-        out.write(f"  discarded: {len(plan.dropped)} part(s) after the first gap\n")
-    if replaces:
-        out.write("  WARNING:   an object already exists at this key and will be replaced\n")
+    for line in commit_plan_lines(plan):
+        out.write(f"  {line.text}\n")
+    if existing is not None:
+        out.write(f"  WARNING:   {replace_warning(existing)}\n")
     if verification is not None:
-        out.write(
-            f"  verify:    {verification.matching} matching, {len(verification.mismatching)} mismatching, "
-            f"{len(verification.missing)} missing; local multipart ETag {verification.local_etag or '-'}\n"
-        )
+        out.write(f"  verify:    {verification_summary(verification)}\n")
     for problem in plan.problems:
-        out.write(f"  PROBLEM:   {problem}\n")
+        out.write(f"  PROBLEM:   {problem_text(problem, flag_hints=True)}\n")
 
 
 # --- abort -------------------------------------------------------------------------------------------------

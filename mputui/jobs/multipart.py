@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
+from mputui.formatting import problems_text
 from mputui.jobs.engine import Cancelled, CancelToken, Engine, RetryPolicy, is_retryable
 from mputui.jobs.events import JobAborted, PartState, ProgressTracker
 from mputui.jobs.journal import JobRecord, Journal
@@ -317,7 +318,7 @@ class MultipartJob(Generic[ResultT]):
         ]
         plan = plan_commit(r.dst_bucket, r.dst_key, r.upload_id, parts)
         if not plan.ok:
-            raise JobFailed(f"cannot complete {r.dst}: {'; '.join(plan.problems)}", resumable=True)
+            raise JobFailed(f"cannot complete {r.dst}: {problems_text(plan.problems)}", resumable=True)
         result = complete_upload(self.t.dst_conn, plan)
         if result.status == "failed":
             raise JobFailed(

@@ -9,20 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mputui.formatting import format_ranges as format_ranges  # imported from here by mputui.jobs
 from mputui.s3.actions import ExistingObject, head_object, upload_exists
 from mputui.s3.checksums import expected_etag
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, error_code, is_gone
 from mputui.s3.inventory import list_parts
-from mputui.s3.models import Part
+from mputui.s3.models import Part, PartFlags, Problem, ProblemCode
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+"""S3 refuses to complete an upload whose parts, other than the last, are smaller than this."""
 MAX_PARTS = 10_000
+"""S3's highest part number."""
 
 
 @dataclass(frozen=True, slots=True)
 class CommitPlan:
-    """What a commit would do: which parts, the object it makes, and what would make it wrong."""
+    """What a commit would do: which parts, the object it makes, what refuses it, and which listed parts are
+    flagged (what the CLI's ``parts`` and the TUI's parts pane show)."""
 
     bucket: str
     key: str
@@ -31,18 +35,43 @@ class CommitPlan:
     listed: int  # how many parts the upload has
     size: int
     etag: str | None  # the ETag the object will get, when computable
-    problems: tuple[str, ...]
+    problems: tuple[Problem, ...]
     dropped: tuple[int, ...] = ()  # part numbers left out (after a gap, with contiguous_prefix)
+    flags: tuple[PartFlags, ...] = ()  # every listed part, ascending, with what in it blocks a commit
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def has(self, code: ProblemCode) -> bool:
+        """True when ``code`` is among the problems."""
+        return any(p.code is code for p in self.problems)
 
 
 def find_gaps(numbers: list[int]) -> list[int]:
     """Part numbers missing between 1 and the highest listed one."""
     present = set(numbers)
     return [n for n in range(1, max(numbers, default=0) + 1) if n not in present]
+
+
+def flag_parts(ordered: list[Part]) -> tuple[PartFlags, ...]:
+    """Each part (ascending, distinct numbers) with what blocks a commit of all of them: the part numbers
+    missing just before it, under 5 MiB and not last, a number over 10,000."""
+    flags: list[PartFlags] = []
+    previous = 0
+    for i, part in enumerate(ordered):
+        codes: list[ProblemCode] = []
+        missing = None
+        if part.part_number != previous + 1:
+            codes.append(ProblemCode.GAP)
+            missing = (previous + 1, part.part_number - 1)
+        if part.size < MIN_PART_SIZE and i < len(ordered) - 1:
+            codes.append(ProblemCode.SMALL_PART)
+        if part.part_number > MAX_PARTS:
+            codes.append(ProblemCode.TOO_MANY_PARTS)
+        flags.append(PartFlags(part, tuple(codes), missing))
+        previous = part.part_number
+    return tuple(flags)
 
 
 def plan_commit(
@@ -55,34 +84,27 @@ def plan_commit(
     5 MiB; more than 10,000 parts.
     """
     ordered = sorted({p.part_number: p for p in parts}.values(), key=lambda p: p.part_number)
-    problems: list[str] = []
+    problems: list[Problem] = []
     chosen = ordered
     dropped: list[int] = []
     gaps = find_gaps([p.part_number for p in ordered])
     if not ordered:
-        problems.append("the upload has no parts")
+        problems.append(Problem(ProblemCode.NO_PARTS))
     elif gaps:
         if contiguous_prefix:
             first_gap = gaps[0]
             chosen = [p for p in ordered if p.part_number < first_gap]
             dropped = [p.part_number for p in ordered if p.part_number > first_gap]
             if not chosen:
-                problems.append("part 1 is missing: there is no contiguous prefix to commit")
+                problems.append(Problem(ProblemCode.NO_PREFIX, (1,)))
         else:
-            problems.append(
-                f"gap in part numbers: missing {format_ranges(gaps)} (the object would silently lack those bytes; "
-                "use --contiguous-prefix to commit parts 1.."
-                f"{gaps[0] - 1} only)"
-                if gaps[0] > 1
-                else f"gap in part numbers: missing {format_ranges(gaps)}, including part 1"
-            )
+            problems.append(Problem(ProblemCode.GAP, tuple(gaps)))
     small = [p.part_number for p in chosen[:-1] if p.size < MIN_PART_SIZE]
     if small:
-        problems.append(
-            f"non-last part(s) under 5 MiB: {format_ranges(small)} (S3 refuses to complete with them: EntityTooSmall)"
-        )
-    if len(chosen) > MAX_PARTS or any(p.part_number > MAX_PARTS for p in chosen):
-        problems.append(f"more than {MAX_PARTS:,} parts (S3's limit)")
+        problems.append(Problem(ProblemCode.SMALL_PART, tuple(small)))
+    beyond = [p.part_number for p in chosen if p.part_number > MAX_PARTS]
+    if beyond:  # distinct numbers from 1: more than 10,000 parts always has one over 10,000
+        problems.append(Problem(ProblemCode.TOO_MANY_PARTS, tuple(beyond)))
     return CommitPlan(
         bucket=bucket,
         key=key,
@@ -93,21 +115,8 @@ def plan_commit(
         etag=expected_etag(chosen),
         problems=tuple(problems),
         dropped=tuple(dropped),
+        flags=flag_parts(ordered),
     )
-
-
-def format_ranges(numbers: list[int]) -> str:
-    """``[1, 2, 3, 7, 9, 10]`` → ``1-3, 7, 9-10`` (at most 8 ranges shown)."""
-    out: list[str] = []
-    start = prev = numbers[0]
-    for n in [*numbers[1:], None]:
-        if n is not None and n == prev + 1:
-            prev = n
-            continue
-        out.append(str(start) if start == prev else f"{start}-{prev}")
-        if n is not None:
-            start = prev = n
-    return ", ".join(out[:8]) + (f" and {len(out) - 8} more ranges" if len(out) > 8 else "")
 
 
 def load_plan(
@@ -147,7 +156,9 @@ def complete_upload(conn: S3Connection, plan: CommitPlan) -> CommitResult:
     succeeded) — otherwise the other operation won and that is reported.
     """
     if not plan.ok:
-        raise ValueError("refusing to commit a plan with problems: " + "; ".join(plan.problems))
+        raise ValueError(
+            "refusing to commit a plan with problems: " + ", ".join(p.code for p in plan.problems)
+        )
     request: dict[str, Any] = {
         "Key": plan.key,
         "UploadId": plan.upload_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +15,33 @@ class Part:
     size: int
     etag: str
     last_modified: datetime | None
+
+
+class ProblemCode(StrEnum):
+    """Why a commit of listed parts is refused (the values appear in ``--json`` output)."""
+
+    NO_PARTS = "no-parts"
+    GAP = "gap"  # part numbers missing between 1 and the highest listed one
+    NO_PREFIX = "no-contiguous-prefix"  # a contiguous prefix was asked for, and part 1 is missing
+    SMALL_PART = "small-part"  # a part other than the last is under S3's minimum part size
+    TOO_MANY_PARTS = "too-many-parts"  # a part number over S3's limit
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a commit is refused, with the part numbers it concerns (the missing ones for a gap)."""
+
+    code: ProblemCode
+    parts: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PartFlags:
+    """One listed part and what in it would block a commit (GAP: numbers missing just before it)."""
+
+    part: Part
+    codes: tuple[ProblemCode, ...] = ()
+    missing_before: tuple[int, int] | None = None  # first..last part number missing just before this part
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from mputui.formatting import one_line
 from mputui.jobs.journal import Journal
 from mputui.s3.connect import ConnectionSettings, S3Connection
 from mputui.s3.errors import describe
@@ -49,7 +50,6 @@ from mputui.tui.messages import (
 )
 from mputui.tui.model import Row, SortColumn, UploadStore
 from mputui.tui.screens.help import HelpScreen
-from mputui.tui.text import one_line
 from mputui.tui.widgets.abort_panel import AbortPanel
 from mputui.tui.widgets.bucket_list import BucketList
 from mputui.tui.widgets.filter_bar import FilterBar, FilterInput

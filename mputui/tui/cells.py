@@ -66,7 +66,7 @@ class LineBuilder:
             self._texts = []
 
     def cell(self, text: str, width: int, style: Style | None = None, right: bool = False) -> None:
-        """A cell of plain, already-visible text (see ``mputui.tui.text.visible``)."""
+        """A cell of plain, already-visible text (see ``mputui.formatting.safe_text``)."""
         self._sep()
         self._add(fit(text, width, right), self.base + style if style else self.base)
 

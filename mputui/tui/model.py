@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Literal
 
+from mputui.formatting import safe_text
 from mputui.s3.models import BucketSummary, Upload
-from mputui.tui.text import visible
 from mputui.tui.viewcalc import (
     SortColumn,
     ViewJob,
@@ -58,7 +58,7 @@ class Row:
         self.key = upload.key
         self.bucket = upload.bucket
         self.ident: Ident = (upload.bucket, upload.key, upload.upload_id)
-        self.display_key = visible(upload.key)
+        self.display_key = safe_text(upload.key)
         self.needle = self.display_key.casefold()
         self.init_ts = upload.initiated.timestamp()
         last = upload.last_modified

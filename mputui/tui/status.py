@@ -7,10 +7,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.content import Content
 
-from mputui.formatting import redact_url
-from mputui.tui.format import compact_age, count_text, size_text
+from mputui.formatting import compact_age, format_count, format_size, redact_url, safe_text
 from mputui.tui.model import UploadStore
-from mputui.tui.text import visible
 
 if TYPE_CHECKING:
     from mputui.tui.app import MputuiApp
@@ -19,15 +17,15 @@ if TYPE_CHECKING:
 def title_text(app: MputuiApp) -> Content:
     settings = app.settings
     where = redact_url(settings.endpoint_url) if settings.endpoint_url else "AWS (default endpoint)"
-    parts = ["mputui", visible(where)]
+    parts = ["mputui", safe_text(where)]
     if settings.profile:
-        parts.append(f"profile {visible(settings.profile)}")
+        parts.append(f"profile {safe_text(settings.profile)}")
     if app.bucket_arg:
-        parts.append(f"bucket {visible(app.bucket_arg)}")
+        parts.append(f"bucket {safe_text(app.bucket_arg)}")
     if app.prefix:
-        parts.append(f"prefix {visible(app.prefix)}")
+        parts.append(f"prefix {safe_text(app.prefix)}")
     if app.title_suffix:
-        parts.append(visible(app.title_suffix))
+        parts.append(safe_text(app.title_suffix))
     text = Content(" · ".join(parts))
     if app.read_only:
         text += Content.styled("  READ-ONLY (abort, commit, copy disabled)", "bold $text-warning")
@@ -41,7 +39,7 @@ def status_text(app: MputuiApp) -> Text:
         p = scan.progress
         if p is not None:
             text.append(
-                f"Scanning {p.buckets_done}/{p.buckets_total} buckets · {count_text(p.uploads)} uploads · "
+                f"Scanning {p.buckets_done}/{p.buckets_total} buckets · {format_count(p.uploads)} uploads · "
                 f"{p.requests_per_second:,.0f} req/s",
                 style="bold",
             )
@@ -55,18 +53,18 @@ def status_text(app: MputuiApp) -> Text:
         state = "Scan cancelled:" if t.cancelled else "Scanned"
         stats = store.stats(None)
         text.append(
-            f"{state} {count_text(t.buckets)} buckets · {count_text(stats.uploads)} uploads · "
-            f"{size_text(stats.size)}"
+            f"{state} {format_count(t.buckets)} buckets · {format_count(stats.uploads)} uploads · "
+            f"{format_size(stats.size)}"
         )
         if t.failed_buckets:
             text.append(f" · {t.failed_buckets} failed", style="red")
     marked = store.marked_count
     text.append("  │  ")
     if marked:
-        text.append(f"{count_text(marked)} marked · {size_text(store.marked_bytes)}", style="bold")
+        text.append(f"{format_count(marked)} marked · {format_size(store.marked_bytes)}", style="bold")
         hidden = store.hidden_marked()
         if hidden:
-            text.append(f" ({count_text(hidden)} not shown)", style="yellow")
+            text.append(f" ({format_count(hidden)} not shown)", style="yellow")
     else:
         text.append("nothing marked", style="dim")
     filters = filter_summary(store)
@@ -88,11 +86,11 @@ def status_text(app: MputuiApp) -> Text:
 def filter_summary(store: UploadStore) -> str:
     parts = []
     if store.key_filter:
-        parts.append(f"key ∋ {visible(store.key_filter)!r}")
+        parts.append(f"key ∋ {safe_text(store.key_filter)!r}")
     if store.min_age is not None:
         parts.append(f"age ≥ {compact_age(store.min_age.total_seconds())}")
     if store.min_size is not None:
-        parts.append(f"size ≥ {size_text(store.min_size)}")
+        parts.append(f"size ≥ {format_size(store.min_size)}")
     return ", ".join(parts)
 
 
@@ -101,22 +99,22 @@ def bucket_total_text(app: MputuiApp) -> tuple[str, bool]:
     stats = app.store.stats(None)
     entries = app.buckets.entries.values()
     failed = sum(1 for e in entries if e.state == "failed")
-    text = f"Σ {count_text(len(app.buckets.entries))} buckets"
+    text = f"Σ {format_count(len(app.buckets.entries))} buckets"
     if failed:
         text += f" ({failed} failed)"
-    text += f"\n  {count_text(stats.uploads)} uploads · {size_text(stats.size)}"
+    text += f"\n  {format_count(stats.uploads)} uploads · {format_size(stats.size)}"
     if stats.unknown_sizes:
-        text += f" + {count_text(stats.unknown_sizes)} unknown"
+        text += f" + {format_count(stats.unknown_sizes)} unknown"
     return text, bool(failed)
 
 
 def uploads_title(app: MputuiApp) -> tuple[Content, Content]:
     store = app.store
     scope = store.scope
-    title = Content("Uploads · ") + Content(visible(scope) if scope else "All buckets")
-    subtitle = f"{count_text(len(store.view))} shown"
+    title = Content("Uploads · ") + Content(safe_text(scope) if scope else "All buckets")
+    subtitle = f"{format_count(len(store.view))} shown"
     if store.filter_active:
-        subtitle += f" of {count_text(len(store) if scope is None else store.stats(scope).uploads)}"
+        subtitle += f" of {format_count(len(store) if scope is None else store.stats(scope).uploads)}"
     if app.view.overdue:
         subtitle += " · updating…"
     return title, Content(subtitle)

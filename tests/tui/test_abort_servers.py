@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import make_upload, remaining, settle
+from mputui.formatting import format_size
 from mputui.tui.app import MputuiApp
-from mputui.tui.format import size_text
 from mputui.tui.screens.confirm import ConfirmAbort, TargetList
 from mputui.tui.widgets.abort_panel import AbortPanel
 
@@ -99,16 +99,16 @@ async def test_abort_marked_uploads_on_both_servers(s3_server: Any, s3_bucket_fa
         assert shown(app) == set(made)
         marked, other_dup = await mark_subset(pilot, app, made)
         marked_bytes = sum(made[i] for i in marked)
-        assert "4 marked · " + size_text(marked_bytes) + " (3 not shown)" in status_line(app)
+        assert "4 marked · " + format_size(marked_bytes) + " (3 not shown)" in status_line(app)
 
         await pilot.press("d")
         dialog = app.screen
         assert isinstance(dialog, ConfirmAbort)
         assert {r.ident for r in dialog.rows} == marked
         assert {r.ident for r in dialog.query_one(TargetList).rows} == marked
-        assert plain(app, "#confirm-title") == f"Abort 4 multipart uploads, {size_text(marked_bytes)}?"
+        assert plain(app, "#confirm-title") == f"Abort 4 multipart uploads, {format_size(marked_bytes)}?"
         facts = plain(app, "#confirm-facts")
-        assert f"4 uploads · {size_text(marked_bytes)} of parts will be deleted" in facts
+        assert f"4 uploads · {format_size(marked_bytes)} of parts will be deleted" in facts
         assert f"Bucket: {bucket} (4)" in facts
         assert "3 marked uploads hidden by the current filter" in plain(app, "#confirm-hidden")
 
@@ -124,7 +124,7 @@ async def test_abort_marked_uploads_on_both_servers(s3_server: Any, s3_bucket_fa
         assert shown(app) == {other_dup}
         await pilot.press("escape")
         assert shown(app) == set(made) - marked
-        assert f"last abort: 4/4 done · 4 aborted · {size_text(marked_bytes)} freed" in status_line(app)
+        assert f"last abort: 4/4 done · 4 aborted · {format_size(marked_bytes)} freed" in status_line(app)
 
     # On the server: exactly the marked uploads are gone (by key AND upload id), every other one remains.
     assert remaining(client, bucket) == {(k, u) for b, k, u in made if (b, k, u) not in marked}

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import settle
+from mputui.formatting import part_flag_text
+from mputui.s3.models import Part, ProblemCode
 from mputui.tui.app import MputuiApp
+from mputui.tui.messages import PartsListed
 from mputui.tui.screens.commit import CommitDialog
+from mputui.tui.widgets.parts_table import PartsTable
 
 SIZE = (160, 45)
 MIB = 1024 * 1024
@@ -91,7 +96,10 @@ async def test_commit_with_gap_is_refused_until_prefix_chosen(moto_server: Any, 
     async with app.run_test(size=SIZE) as pilot:
         dialog = await open_dialog(pilot)
         assert dialog.plan is not None and not dialog.plan.ok
-        assert any("gap" in p for p in dialog.plan.problems)
+        assert dialog.plan.has(ProblemCode.GAP)
+        problems = str(dialog.query_one("#commit-problems").render())
+        # The dialog offers its checkbox, not the CLI's option.
+        assert "gap in part numbers: missing 2" in problems and "--contiguous-prefix" not in problems
         assert commit_button(dialog).disabled
         prefix = dialog.query_one("#commit-prefix")
         assert prefix.has_class("-visible")
@@ -146,3 +154,27 @@ async def test_read_only_disables_commit_and_copy(moto_server: Any, bucket_facto
         await pilot.press(key)
         await pilot.pause(0.1)
         assert app.screen is app.main_screen
+
+
+async def test_parts_pane_shows_the_plans_verdict(moto_server: Any, bucket_factory: Any) -> None:
+    # The pane once had its own rules and said "parts look committable" to 10,001 parts the commit refuses.
+    client = moto_server.client()
+    bucket = bucket_factory()
+    start_upload(client, bucket, "many.bin", {1: b"a" * (5 * MIB), 2: b"tail"})
+    app = MputuiApp(moto_server.settings(), bucket=bucket)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        summary = app.main_screen.query_one("#parts-summary")
+        await wait_for(pilot, lambda: "committable" in str(summary.render()))
+        assert not summary.has_class("-warning")
+        row = app.uploads.current
+        assert row is not None
+        stamp = datetime(2025, 1, 1, tzinfo=UTC)
+        many = [Part(n, 5 * MIB, f'"{n:032x}"', stamp) for n in range(1, 10_002)]
+        app.post_message(PartsListed(row.upload, many))
+        await wait_for(pilot, lambda: "blocks a commit" in str(summary.render()))
+        assert str(summary.render()) == "10,001 parts · 48.8 GiB · ⚠ 1 part over 10,000: blocks a commit"
+        assert summary.has_class("-warning")
+        table = app.main_screen.query_one(PartsTable)
+        assert table.plan is not None and table.plan.has(ProblemCode.TOO_MANY_PARTS)
+        assert [part_flag_text(f) for f in table.rows[-2:]] == ["", ">10,000"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mputui.s3.models import Part, Upload
+from mputui.s3.models import Upload
 from mputui.tui.model import SORT_COLUMNS, Row, UploadStore
 from mputui.tui.viewcalc import search_sorted
-from mputui.tui.widgets.parts_table import flag_parts, parts_summary
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 MIB = 1024 * 1024
@@ -118,21 +117,6 @@ def test_stats() -> None:
     assert (all_stats.uploads, all_stats.size, all_stats.unknown_sizes) == (4, 5550, 1)
     assert all_stats.oldest == NOW - timedelta(days=30)
     assert store.stats("b1").uploads == 2
-
-
-def test_part_flags() -> None:
-    parts = [
-        Part(1, 6 * MIB, "e1", NOW),
-        Part(2, 1 * MIB, "e2", NOW),
-        Part(5, 6 * MIB, "e5", NOW),
-        Part(6, 1, "e6", NOW),
-    ]
-    flags = [r.flag for r in flag_parts(parts)]
-    assert flags == ["", "<5MiB", "gap 3-4", ""]
-    summary, problem = parts_summary(flag_parts(parts))
-    assert problem and "1 gap" in summary and "1 small part" in summary
-    assert flag_parts([Part(2, 1, "e", None)])[0].flag == "gap 1"
-    assert parts_summary([]) == ("no parts uploaded", False)
 
 
 def store_rows(store: UploadStore) -> list[Row]:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from conftest import make_upload, settle
+from mputui.formatting import compact_age, format_age, format_size, one_line
+from mputui.formatting import safe_text as visible
 from mputui.s3.models import Upload
 from mputui.tui.app import MputuiApp
-from mputui.tui.format import compact_age, size_text
-from mputui.tui.text import one_line, safe_text, visible
+from mputui.tui.text import safe_text
 
 # Keys moto can store and list over HTTP; the others (ESC, CR, LF, BEL make its XML invalid) are injected
 # straight into the app's store, which renders them through the same path.
@@ -69,16 +70,33 @@ def test_one_line() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(5, "5s"), (90, "1m"), (3 * 3600, "3h"), (3 * 86400, "3d"), (120 * 86400, "3mo"), (800 * 86400, "2y")],
+    [
+        (5, "5s"),
+        (90, "1m"),
+        (3 * 3600, "3h"),
+        (3 * 86400, "3d"),
+        (60 * 86400, "2mo"),
+        (120 * 86400, "4mo"),
+        (800 * 86400, "2y"),
+    ],
 )
 def test_compact_age(seconds: float, text: str) -> None:
     assert compact_age(seconds) == text
 
 
-def test_size_text() -> None:
-    assert size_text(None) == "?"
-    assert size_text(5) == "5 B"
-    assert size_text(5 * 1024 * 1024) == "5.0 MiB"
+def test_one_age_for_both_front_ends() -> None:
+    # `mputui ls` (format_age) and the TUI's cells (compact_age) once disagreed on 60 days: 2mo and 1mo.
+    for days in range(0, 1000):
+        assert format_age(timedelta(days=days)) == compact_age(days * 86400)
+    assert format_age(timedelta(days=59)) == "59d" and format_age(timedelta(days=60)) == "2mo"
+    assert format_age(None) == "-"
+
+
+def test_format_size() -> None:
+    assert format_size(None) == "?"
+    assert format_size(1) == "1 B"
+    assert format_size(5) == "5 B"
+    assert format_size(5 * 1024 * 1024) == "5.0 MiB"
 
 
 async def test_hostile_keys_render_literally(moto_server: Any, bucket_factory: Any) -> None:

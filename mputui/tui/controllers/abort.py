@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from textual.worker import get_current_worker
 
+from mputui.formatting import safe_text
 from mputui.jobs.abort import abort_uploads
 from mputui.s3.actions import AbortResult
 from mputui.s3.models import Upload
 from mputui.tui.messages import AbortFinished, AbortsDone
 from mputui.tui.model import Row
 from mputui.tui.screens.confirm import ConfirmAbort
-from mputui.tui.text import visible
 from mputui.tui.widgets.abort_panel import AbortPanel
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class AbortController:
         )
         if self.raced:
             # The loser of a commit/abort race is told plainly: the object may be lost on Ceph RGW.
-            shown = [f"s3://{visible(r.upload.bucket)}/{visible(r.upload.key)}" for r in self.raced[:5]]
+            shown = [f"s3://{safe_text(r.upload.bucket)}/{safe_text(r.upload.key)}" for r in self.raced[:5]]
             more = len(self.raced) - len(shown)
             app.notify(
                 f"{self.raced[0].error}:\n" + "\n".join(shown) + (f"\n… and {more} more" if more else ""),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from mputui.formatting import format_count
 from mputui.jobs.copy import Copier, CopyPlan, CopySummary
 from mputui.jobs.engine import Cancelled
 from mputui.jobs.events import CopyEvent, JobAborted, JobProgress, ObjectCopied, ObjectFailed, ObjectSkipped
@@ -24,7 +25,6 @@ from mputui.jobs.upload import KIND_PUT, KIND_RESUME
 from mputui.jobs.upload_events import FileUploaded, PartUploaded, PutEvent, PutProgress
 from mputui.parsing import parse_s3_url
 from mputui.s3.errors import MputuiError, describe
-from mputui.tui.format import count_text
 from mputui.tui.messages import JobEnded, JobEventPosted, JournalLoaded
 from mputui.tui.model import Ident
 
@@ -468,7 +468,7 @@ class JobsController:
 
     def status_text(self) -> str:
         active = sum(1 for r in self.runs.values() if r.active)
-        return f"{count_text(active)} job{'s' if active != 1 else ''} running (J)" if active else ""
+        return f"{format_count(active)} job{'s' if active != 1 else ''} running (J)" if active else ""
 
 
 def outcome(summary: Summary | None, error: str | None) -> tuple[RunState, str | None]:

@@ -9,12 +9,12 @@ from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from mputui.formatting import one_line, parts_summary
 from mputui.s3.errors import describe
 from mputui.s3.inventory import ScanCancelled, list_parts
 from mputui.s3.models import Upload
 from mputui.tui.messages import PartsListed
-from mputui.tui.text import one_line
-from mputui.tui.widgets.parts_table import PartsTable, parts_summary
+from mputui.tui.widgets.parts_table import PartsTable
 
 if TYPE_CHECKING:
     from mputui.tui.app import MputuiApp
@@ -94,7 +94,8 @@ class PartsController:
             self._set_summary("", False)
             return
         table.show(message.upload, message.parts)
-        summary, problem = parts_summary(table.rows)
+        assert table.plan is not None
+        summary, problem = parts_summary(table.plan)
         self._set_summary(summary, problem)
 
     def _set_summary(self, text: str, problem: bool) -> None:

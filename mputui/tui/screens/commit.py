@@ -20,32 +20,26 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from mputui.formatting import (
+    commit_plan_lines,
+    format_count,
+    format_size,
+    one_line,
+    problem_text,
+    replace_warning,
+    verification_problem,
+    verification_summary,
+)
 from mputui.s3.checksums import FileVerification, verify_file
 from mputui.s3.commit import CommitPlan, CommitResult, ExistingObject, complete_upload, head_object, load_plan
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, is_gone
-from mputui.s3.models import Upload
-from mputui.tui.format import count_text, size_text
-from mputui.tui.text import one_line, safe_text
+from mputui.s3.models import ProblemCode, Upload
+from mputui.tui.text import lines_text, safe_text
 
 
 class _Stop(Exception):
     """Raised from the verify progress callback to stop hashing."""
-
-
-def verification_problem(v: FileVerification) -> str | None:
-    """Why a verification refuses the commit (the CLI's wording), or None when it passed."""
-    if v.ok:
-        return None
-    if v.mismatching:
-        return f"parts {', '.join(map(str, v.mismatching[:10]))} differ from {v.path}"
-    if v.missing:
-        return f"{v.path} is shorter than the parts ({v.file_size} < {v.parts_size} bytes)"
-    if v.unknown:
-        return "some part ETags are not MD5s (encrypted upload?): the file cannot be verified"
-    if v.file_size != v.parts_size:
-        return f"{v.path} has {v.file_size - v.parts_size} bytes more than the parts"
-    return "verification failed"
 
 
 class CommitDialog(ModalScreen[CommitResult | None]):
@@ -169,33 +163,14 @@ class CommitDialog(ModalScreen[CommitResult | None]):
             self._update_buttons()
             return
         plan = message.plan
-        text = Text()
-        if plan.parts:
-            first, last = plan.parts[0].part_number, plan.parts[-1].part_number
-            text.append(
-                f"parts:     {count_text(len(plan.parts))} of {count_text(plan.listed)} listed "
-                f"(numbers {first}..{last})\n"
-            )
-        text.append(f"size:      {size_text(plan.size)} ({plan.size:,} bytes)\n")
-        text.append(f"ETag:      {plan.etag or 'unknown (part ETags are not MD5s)'}")
-        if plan.dropped:
-            text.append(
-                f"\ndiscarded: {count_text(len(plan.dropped))} part(s) after the first gap", style="yellow"
-            )
-        plan_widget.update(text)
+        plan_widget.update(lines_text(commit_plan_lines(plan)))
         warning = self.query_one("#commit-warning", Static)
         if message.existing is not None:
-            e = message.existing
-            warning.update(
-                Text(
-                    f"⚠ an object already exists at this key and will be replaced "
-                    f"({size_text(e.size)}, ETag {e.etag})"
-                )
-            )
+            warning.update(Text(f"⚠ {replace_warning(message.existing)}"))
         warning.set_class(message.existing is not None, "-visible")
         problems = self.query_one("#commit-problems", Static)
-        problems.update(Text("\n".join(f"✗ {p}" for p in plan.problems)))
-        has_gap = any(p.startswith("gap in part numbers") for p in plan.problems) or bool(plan.dropped)
+        problems.update(Text("\n".join(f"✗ {problem_text(p)}" for p in plan.problems)))
+        has_gap = plan.has(ProblemCode.GAP) or bool(plan.dropped)
         self.query_one("#commit-prefix", Checkbox).set_class(has_gap, "-visible")
         self._update_buttons()
 
@@ -268,10 +243,7 @@ class CommitDialog(ModalScreen[CommitResult | None]):
         else:
             self.verified_path = self.query_one("#verify-path", Input).value.strip()
             self.query_one("#verify-bar", ProgressBar).update(progress=v.parts_size)
-            summary = (
-                f"{v.matching} matching, {len(v.mismatching)} mismatching, {len(v.missing)} missing; "
-                f"local multipart ETag {v.local_etag or '-'}"
-            )
+            summary = verification_summary(v)
             problem = verification_problem(v)
             if problem:
                 status.update(Text(f"✗ {summary}\n✗ refusing to commit: {problem}"))
@@ -301,7 +273,7 @@ class CommitDialog(ModalScreen[CommitResult | None]):
             replace = " and replace" if self.existing is not None else ""
             self.query_one(
                 "#commit-yes", Button
-            ).label = f"Commit {count_text(n)} part{'s' if n != 1 else ''}{replace}"
+            ).label = f"Commit {format_count(n)} part{'s' if n != 1 else ''}{replace}"
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -327,7 +299,7 @@ class CommitDialog(ModalScreen[CommitResult | None]):
         self.result = r = message.result
         widget = self.query_one("#commit-result", Static)
         if r.ok:
-            text = f"✓ committed: {size_text(r.plan.size)}, ETag {r.etag}"
+            text = f"✓ committed: {format_size(r.plan.size)}, ETag {r.etag}"
             text += " · verified (HEAD matches the plan)" if r.verified else f" ({r.error})"
             widget.set_classes("-good" if r.verified else "-bad")
         else:

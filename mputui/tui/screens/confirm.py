@@ -12,9 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from mputui.tui.format import count_text, short_id, size_text
+from mputui.formatting import format_count, format_size, one_line, short_id
 from mputui.tui.model import Row
-from mputui.tui.text import one_line, safe_text
+from mputui.tui.text import safe_text
 from mputui.tui.widgets.virtual_table import VirtualTable
 
 # Keys that scroll the target list instead of cancelling.
@@ -49,7 +49,7 @@ class TargetList(VirtualTable):
             text.append_text(cell)
             text.append(" ")
         text.append(f"{short_id(one_line(upload.upload_id), i):<{i}} ", style=self.style("dim"))
-        text.append(f"{size_text(upload.size):>{s}}")
+        text.append(f"{format_size(upload.size):>{s}}")
         return text
 
 
@@ -83,12 +83,13 @@ class ConfirmAbort(ModalScreen[bool]):
         buckets = Counter(r.upload.bucket for r in self.rows)
         with Vertical(id="dialog"):
             yield Static(
-                Text(f"Abort {count_text(count)} multipart {noun}, {size_text(total)}?"), id="confirm-title"
+                Text(f"Abort {format_count(count)} multipart {noun}, {format_size(total)}?"),
+                id="confirm-title",
             )
             facts = Text()
-            facts.append(f"{count_text(count)} {noun} · {size_text(total)} of parts will be deleted")
+            facts.append(f"{format_count(count)} {noun} · {format_size(total)} of parts will be deleted")
             if unknown:
-                facts.append(f" (+ {count_text(unknown)} of unknown size)")
+                facts.append(f" (+ {format_count(unknown)} of unknown size)")
             facts.append(". This cannot be undone.\n")
             facts.append(f"Bucket{'s' if len(buckets) > 1 else ''}: ")
             for i, (name, n) in enumerate(sorted(buckets.items())):
@@ -98,13 +99,13 @@ class ConfirmAbort(ModalScreen[bool]):
                     facts.append(f"… {len(buckets) - 8} more")
                     break
                 facts.append_text(safe_text(name))
-                facts.append(f" ({count_text(n)})")
+                facts.append(f" ({format_count(n)})")
             yield Static(facts, id="confirm-facts")
             if self.hidden:
                 plural = "upload" if self.hidden == 1 else "uploads"
                 yield Static(
                     Text(
-                        f"⚠ {count_text(self.hidden)} marked {plural} hidden by the current filter"
+                        f"⚠ {format_count(self.hidden)} marked {plural} hidden by the current filter"
                         f"{' or bucket selection' if self.scoped else ''} (included in this abort)"
                     ),
                     id="confirm-hidden",
@@ -113,7 +114,7 @@ class ConfirmAbort(ModalScreen[bool]):
             yield Static(Text("y: abort exactly these targets · any other key: cancel"), id="confirm-help")
             with Horizontal(id="confirm-buttons"):
                 yield Button("Cancel", id="no")
-                yield Button(f"Abort {count_text(count)}", variant="error", id="yes")
+                yield Button(f"Abort {format_count(count)}", variant="error", id="yes")
 
     def on_mount(self) -> None:
         table = self.query_one(TargetList)

@@ -20,12 +20,12 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from mputui.formatting import copy_plan_lines, format_count, format_size
 from mputui.jobs.copy import CopyPlan
 from mputui.jobs.plan import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE
 from mputui.parsing import ParseError, parse_s3_url, parse_size
 from mputui.s3.errors import describe
-from mputui.tui.format import count_text, size_text
-from mputui.tui.text import safe_text
+from mputui.tui.text import lines_text
 
 Planner = Callable[[str, str, int], CopyPlan]
 """(source URL, destination URL, part size) → the plan; called in a thread worker."""
@@ -37,36 +37,6 @@ class CopyRequest:
     dst: str
     part_size: int
     plan: CopyPlan | None = None
-
-
-def plan_lines(plan: CopyPlan, dst: str) -> Text:
-    """What the copy will do, in the CLI's words (``mputui cp``'s confirmation); REPLACE stands out."""
-    todo = plan.count("copy", "replace", "resume")
-    text = Text()
-    if not todo and not plan.stale:
-        text.append(f"nothing to copy: {count_text(plan.count('skip'))} identical object(s) already there")
-        return text
-    size = plan.size("copy", "replace", "resume")
-    text.append(f"copy {count_text(todo)} object(s), {size_text(size)} ({size:,} bytes), to ")
-    text.append_text(safe_text(dst))
-    if plan.count("replace"):
-        text.append(
-            f"\n⚠ {count_text(plan.count('replace'))} existing object(s) will be REPLACED",
-            style="bold yellow",
-        )
-    if plan.count("resume"):
-        text.append(f"\n{count_text(plan.count('resume'))} interrupted job(s) resumed")
-    if plan.count("skip"):
-        text.append(f"\n{count_text(plan.count('skip'))} identical object(s) skipped")
-    if plan.stale:
-        text.append(
-            f"\n{count_text(len(plan.stale))} outdated job(s) aborted (their source changed)", style="yellow"
-        )
-    targets = [i for i in plan.items if i.action != "skip"]
-    if len(targets) == 1 and targets[0].dst != dst:
-        text.append("\ntarget: ")
-        text.append_text(safe_text(targets[0].dst))
-    return text
 
 
 class CopyDialog(ModalScreen[CopyRequest | None]):
@@ -121,7 +91,7 @@ class CopyDialog(ModalScreen[CopyRequest | None]):
             yield Label("Destination: s3://BUCKET/KEY, or a folder s3://BUCKET/DIR/")
             yield Input(self.destination, placeholder="s3://bucket/key", id="copy-dst")
             yield Label("Part size for multipart copies (at least 5MiB; grown to keep ≤ 10,000 parts)")
-            yield Input(size_text(self.part_size).replace(" ", ""), id="copy-part-size")
+            yield Input(format_size(self.part_size).replace(" ", ""), id="copy-part-size")
             yield Static("", id="copy-error", markup=False)
             yield Static(
                 Text(
@@ -156,7 +126,7 @@ class CopyDialog(ModalScreen[CopyRequest | None]):
             return None
         if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
             self._error(
-                f"the part size must be between 5MiB and 5GiB (S3's limits), not {size_text(part_size)}"
+                f"the part size must be between 5MiB and 5GiB (S3's limits), not {format_size(part_size)}"
             )
             return None
         return CopyRequest(src, dst, part_size)
@@ -223,14 +193,14 @@ class CopyDialog(ModalScreen[CopyRequest | None]):
             self.query_one("#copy-dst", Input).focus()
             return
         plan = message.plan
-        text = plan_lines(plan, message.request.dst)
+        text = lines_text(copy_plan_lines(plan, message.request.dst))
         todo = plan.count("copy", "replace", "resume")
         if todo or plan.stale:
             self.planned = CopyRequest(
                 message.request.src, message.request.dst, message.request.part_size, plan
             )
             text.append("\ny (or the Copy button) starts it; any other key cancels.", style="bold")
-            yes.label = f"Copy {count_text(todo)} object{'s' if todo != 1 else ''}" + (
+            yes.label = f"Copy {format_count(todo)} object{'s' if todo != 1 else ''}" + (
                 " and replace" if plan.count("replace") else ""
             )
             yes.variant = "warning" if plan.count("replace") or plan.stale else "primary"

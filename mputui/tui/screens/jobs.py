@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, ProgressBar, Static
 
-from mputui.tui.format import compact_age, count_text, size_text
+from mputui.formatting import compact_age, format_count, format_size
 from mputui.tui.text import safe_text
 
 if TYPE_CHECKING:
@@ -34,16 +34,16 @@ STATE_STYLE = {
 
 def progress_detail(run: JobRun) -> str:
     done, total, parts_done, parts_total, rate, eta = run.totals()
-    text = f"{size_text(done)} / {size_text(total)}"
+    text = f"{format_size(done)} / {format_size(total)}"
     if parts_total:
-        text += f" · {count_text(parts_done)}/{count_text(parts_total)} parts"
+        text += f" · {format_count(parts_done)}/{format_count(parts_total)} parts"
     if run.active:
-        text += f" · {size_text(int(rate))}/s" if rate else " · -/s"
+        text += f" · {format_size(int(rate))}/s" if rate else " · -/s"
         text += f" · ETA {compact_age(eta)}" if eta is not None else " · ETA -"
     if run.copied or run.skipped:
-        text += f" · {count_text(run.copied)} copied"
+        text += f" · {format_count(run.copied)} copied"
         if run.skipped:
-            text += f", {count_text(run.skipped)} skipped"
+            text += f", {format_count(run.skipped)} skipped"
     return text
 
 
@@ -175,7 +175,7 @@ class JobsScreen(ModalScreen[None]):
         self.query_one("#jobs-empty").display = not runs
         active = sum(1 for r in runs if r.active)
         self.query_one("#jobs-title", Static).update(
-            Text(f"Jobs · {count_text(active)} running · {count_text(len(runs))} in all")
+            Text(f"Jobs · {format_count(active)} running · {format_count(len(runs))} in all")
         )
 
     def _mark_selected(self) -> None:

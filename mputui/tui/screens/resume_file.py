@@ -18,32 +18,31 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
+from mputui.formatting import format_count, format_ranges, format_size, one_line
 from mputui.jobs.engine import Cancelled
 from mputui.jobs.journal import Journal
 from mputui.jobs.resume import ResumePlan, Resumer
-from mputui.s3.commit import format_ranges
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe
 from mputui.s3.models import Upload
-from mputui.tui.format import count_text, size_text
-from mputui.tui.text import one_line, safe_text
+from mputui.tui.text import safe_text
 
 
 def plan_text(plan: ResumePlan) -> Text:
     """Parts present and to send, bytes to send, the part size and the destination."""
     text = Text()
-    text.append(f"file:      {size_text(plan.file_size)} ({plan.file_size:,} bytes)")
+    text.append(f"file:      {format_size(plan.file_size)} ({plan.file_size:,} bytes)")
     if plan.part_size:
-        text.append(f" in {count_text(plan.parts_total)} part(s) of {size_text(plan.part_size)}")
-    text.append(f"\nlisted:    {count_text(plan.listed)} part(s) already uploaded")
+        text.append(f" in {format_count(plan.parts_total)} part(s) of {format_size(plan.part_size)}")
+    text.append(f"\nlisted:    {format_count(plan.listed)} part(s) already uploaded")
     text.append(
-        f"\npresent:   {count_text(len(plan.present))} part(s) match the file"
+        f"\npresent:   {format_count(len(plan.present))} part(s) match the file"
         + (f" ({format_ranges(list(plan.present))})" if plan.present else "")
     )
     text.append(
-        f"\nto send:   {count_text(len(plan.send))} part(s)"
+        f"\nto send:   {format_count(len(plan.send))} part(s)"
         + (f" ({format_ranges(list(plan.send))})" if plan.send else "")
-        + f", {size_text(plan.bytes_to_send)} ({plan.bytes_to_send:,} bytes)"
+        + f", {format_size(plan.bytes_to_send)} ({plan.bytes_to_send:,} bytes)"
     )
     if plan.mismatched:
         text.append(f"\nmismatched: part(s) {format_ranges(list(plan.mismatched))}", style="bold red")
@@ -139,7 +138,7 @@ class ResumeFileDialog(ModalScreen[ResumePlan | None]):
         yes.disabled = not self.can_resume
         if self.plan is not None and self.plan.ok:
             n = len(self.plan.send)
-            yes.label = f"Resume: send {count_text(n)} part{'s' if n != 1 else ''}"
+            yes.label = f"Resume: send {format_count(n)} part{'s' if n != 1 else ''}"
             yes.refresh(layout=True)  # the button's width follows its new label
 
     @on(Input.Submitted, "#resume-path")

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar, Static
 
-from mputui.tui.format import count_text, size_text
+from mputui.formatting import format_count, format_size
 
 
 class AbortPanel(Horizontal):
@@ -66,13 +66,13 @@ class AbortPanel(Horizontal):
 
     def summary(self) -> str:
         aborted = self.done - self.gone - self.failed
-        text = f"{count_text(self.done)}/{count_text(self.total)} done · {count_text(aborted)} aborted"
-        text += f" · {size_text(self.freed)} freed of {size_text(self.total_bytes)}"
+        text = f"{format_count(self.done)}/{format_count(self.total)} done · {format_count(aborted)} aborted"
+        text += f" · {format_size(self.freed)} freed of {format_size(self.total_bytes)}"
         if self.gone:
-            text += f" · {count_text(self.gone)} already gone"
-        text += f" · {count_text(self.failed)} failed"
+            text += f" · {format_count(self.gone)} already gone"
+        text += f" · {format_count(self.failed)} failed"
         if self.raced:
-            text += f" · {count_text(self.raced)} raced a commit: check the object"
+            text += f" · {format_count(self.raced)} raced a commit: check the object"
         return text
 
     def _render_detail(self) -> None:

@@ -8,9 +8,9 @@ from datetime import datetime
 from rich.style import Style
 from rich.text import Text
 
-from mputui.tui.format import age_text, count_text, size_text
+from mputui.formatting import age_text, format_count, format_size, one_line
 from mputui.tui.model import BucketEntry, BucketStats, UploadStore
-from mputui.tui.text import one_line, safe_text
+from mputui.tui.text import safe_text
 from mputui.tui.widgets.virtual_table import VirtualTable
 
 
@@ -72,7 +72,7 @@ class BucketList(VirtualTable):
     def _stats_line(self, stats: BucketStats, now: datetime, *, scanning: bool) -> Text:
         if stats.uploads == 0:
             return Text("  scanning…" if scanning else "  no uploads", style=self.style("dim"))
-        text = Text(f"  {count_text(stats.uploads)} · {size_text(stats.size)}")
+        text = Text(f"  {format_count(stats.uploads)} · {format_size(stats.size)}")
         if stats.unknown_sizes:
             text.append("+?", style=self.style("warning"))
         text.append(f" · {age_text(stats.oldest, now)}", style=self.style("dim"))

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.style import Style
 from rich.text import Text
 from textual.message import Message
 from textual.strip import Strip
 
+from mputui.formatting import (
+    age_text,
+    format_count,
+    format_size,
+    is_plain,
+    one_line,
+    short_id,
+    storage_class_label,
+)
 from mputui.tui.cells import LineBuilder
-from mputui.tui.format import ACTIVE_WINDOW, age_text, class_text, count_text, short_id, size_text
 from mputui.tui.model import Ident, Row, SortColumn, UploadStore
-from mputui.tui.text import is_plain, one_line, safe_text
+from mputui.tui.text import safe_text
 from mputui.tui.widgets.virtual_table import VirtualTable
+
+ACTIVE_WINDOW = timedelta(hours=1)
+"""An upload whose newest part is younger than this is still receiving data: not stale."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +170,11 @@ class UploadTable(VirtualTable):
             else:
                 out.cell(age_text(upload.last_modified, self._now), w, right=True)
         elif cid == "parts":
-            out.cell("?" if upload.parts is None else count_text(upload.parts), w, right=True)
+            out.cell("?" if upload.parts is None else format_count(upload.parts), w, right=True)
         elif cid == "size":
-            out.cell(size_text(upload.size), w, right=True)
+            out.cell(format_size(upload.size), w, right=True)
         elif cid == "class":
-            out.cell(class_text(upload.storage_class), w, style("dim"))
+            out.cell(storage_class_label(upload.storage_class), w, style("dim"))
         elif cid == "note":
             out.cell(one_line(row.note or ""), w, style("error"))
         else:
