@@ -36,8 +36,13 @@ class PartsController:
 
     @property
     def pending(self) -> bool:
-        """True while the parts pane waits for the cursor to settle or for ListParts to answer."""
-        return self._timer is not None or self.table.empty_message == "listing parts…"
+        """True while the parts pane waits for the cursor to settle or for ListParts to answer, or does not yet
+        show the highlighted upload (its cursor message is still queued)."""
+        if self._timer is not None or self.table.empty_message == "listing parts…":
+            return True
+        row = self.app.uploads.current
+        shown = self.table.upload
+        return row is not None and (shown is None or shown.ident != row.ident)
 
     def cursor_moved(self) -> None:
         # Holding ↓ must neither fire one ListParts per row nor repaint the parts pane for every row.
