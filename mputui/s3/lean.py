@@ -309,7 +309,8 @@ class LeanS3:
         self._credentials = credentials
         self.router = router
         self.verify = verify
-        self.ssl_context = tls_context(verify)  # one per client: loading a CA bundle costs ~10 ms
+        self._ssl_context: ssl.SSLContext | None = None
+        self._ssl_lock = threading.Lock()
         self.user_agent = user_agent
         self.extra_headers = dict(extra_headers or {})
         self.log = log
@@ -321,23 +322,34 @@ class LeanS3:
         # the workers (a shared pool's queue lock convoys under the GIL).
         self._local = threading.local()
 
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The one TLS context of this client, made at its first HTTPS connection (loading a CA bundle costs
+        tens of ms of CPU: an http:// endpoint never pays it)."""
+        with self._ssl_lock:
+            if self._ssl_context is None:
+                self._ssl_context = tls_context(self.verify)
+            return self._ssl_context
+
     def _connection_pool(self, route: Route) -> Any:
         """This thread's connection pool for the route's origin."""
         pools: dict[tuple[str, str, int], Any] | None = getattr(self._local, "pools", None)
         if pools is None:
-            tls: dict[str, Any] = {"ssl_context": self.ssl_context}
-            if self.verify is False:
-                tls.update(cert_reqs="CERT_NONE", assert_hostname=False)
-            manager = urllib3.PoolManager(
-                num_pools=16, maxsize=1, retries=False, timeout=self._timeout, **tls
-            )
+            manager = urllib3.PoolManager(num_pools=16, maxsize=1, retries=False, timeout=self._timeout)
             manager.pool_classes_by_scheme = {"http": _QuickAckHTTPPool, "https": _QuickAckHTTPSPool}
             self._local.manager = manager
             pools = self._local.pools = {}
         key = (route.scheme, route.host, route.port)
         pool = pools.get(key)
         if pool is None:
-            pool = pools[key] = self._local.manager.connection_from_host(route.host, route.port, route.scheme)
+            tls: dict[str, Any] | None = None
+            if route.scheme == "https":
+                tls = {"ssl_context": self.ssl_context}
+                if self.verify is False:
+                    tls.update(cert_reqs="CERT_NONE", assert_hostname=False)
+            pool = pools[key] = self._local.manager.connection_from_host(
+                route.host, route.port, route.scheme, pool_kwargs=tls
+            )
         return pool
 
     def _signed(

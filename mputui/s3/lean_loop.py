@@ -275,11 +275,11 @@ class _Pool:
     """Kept-alive connections to one origin, directly or through one proxy."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, route: Route, context: ssl.SSLContext, connect_timeout: float
+        self, loop: asyncio.AbstractEventLoop, route: Route, lean: LeanS3, connect_timeout: float
     ) -> None:
         self.loop = loop
         self.route = route
-        self.context = context
+        self.lean = lean  # its one TLS context, made at the first HTTPS connection
         self.connect_timeout = connect_timeout
         self.idle: list[_Connection] = []
         self.all: set[_Connection] = set()
@@ -303,13 +303,13 @@ class _Pool:
                 lambda: _Connection(self),
                 route.host,
                 route.port,
-                ssl=self.context if tls else None,
+                ssl=self.lean.ssl_context if tls else None,
                 server_hostname=route.host if tls else None,
             )
             return conn
         _, conn = await self.loop.create_connection(lambda: _Connection(self), proxy.host, proxy.port)
         if tls:
-            await conn.tunnel(route, proxy, self.context)
+            await conn.tunnel(route, proxy, self.lean.ssl_context)
         return conn
 
     def put(self, conn: _Connection) -> None:
@@ -422,7 +422,7 @@ class LeanLoop:
         route, url, data = self.lean.prepare(call.method, call.bucket, call.region, call.key_path, call.query)
         pool = self._pools.get(route)
         if pool is None:
-            pool = self._pools[route] = _Pool(self.loop, route, self.lean.ssl_context, self.connect_timeout)
+            pool = self._pools[route] = _Pool(self.loop, route, self.lean, self.connect_timeout)
         for attempt in (1, 2):
             try:
                 conn, reused = await pool.get(fresh=attempt == 2)
