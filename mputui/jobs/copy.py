@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 
 from mputui.jobs.engine import Cancelled, CancelToken, Engine, with_retries
 from mputui.jobs.events import (
-    CopyEvent,
-    CopyPlanned,
     JobAborted,
-    ObjectCopied,
+    JobEvent,
+    ObjectDone,
     ObjectFailed,
     ObjectSkipped,
+    Planned,
+    S3Source,
+    Source,
 )
 from mputui.jobs.journal import JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
 from mputui.jobs.multipart import JobContext, JobFailed, abort_record
@@ -105,7 +107,7 @@ class CopySummary:
     failures: list[ObjectFailed] = field(default_factory=list)
 
 
-class Copier(JobRunner[CopyEvent]):
+class Copier(JobRunner[JobEvent]):
     """Plans and runs copies from ``src_conn`` to ``dst_conn`` (the same connection by default)."""
 
     def __init__(
@@ -115,7 +117,7 @@ class Copier(JobRunner[CopyEvent]):
         *,
         part_size: int = DEFAULT_PART_SIZE,
         journal: Journal | None = None,
-        on_event: Callable[[CopyEvent], None] | None = None,
+        on_event: Callable[[JobEvent], None] | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
         super().__init__(journal=journal, on_event=on_event, cancel=cancel)
@@ -240,7 +242,14 @@ class Copier(JobRunner[CopyEvent]):
         for item in plan.items:
             if item.action == "skip":
                 summary.skipped += 1
-                self.emit(ObjectSkipped(item.src.url, item.dst, item.src.size, "same content already there"))
+                self.emit(
+                    ObjectSkipped(
+                        S3Source(item.src.bucket, item.src.key),
+                        item.dst,
+                        item.src.size,
+                        "same content already there",
+                    )
+                )
         objects = Engine(
             max(1, min(len(todo), self.workers, 8)), cancel=self.cancel_token, name="mputui-copy"
         )
@@ -249,7 +258,14 @@ class Copier(JobRunner[CopyEvent]):
             for record in plan.stale:
                 self._abort_stale(record, summary)
             for item, result in objects.map_unordered(lambda i: self._copy_item(i, parts), todo, retry=False):
-                self._account(item.src.url, item.dst, item.src.size, item.job_id, result, summary)
+                self._account(
+                    S3Source(item.src.bucket, item.src.key),
+                    item.dst,
+                    item.src.size,
+                    item.job_id,
+                    result,
+                    summary,
+                )
         except KeyboardInterrupt:
             self.cancel()
             summary.cancelled = True
@@ -273,7 +289,7 @@ class Copier(JobRunner[CopyEvent]):
                 why = "no longer exists" if src is None else f"changed (ETag {record.src_etag} → {src.etag})"
                 abort_record(self.transfer, self.journal, record)
                 summary.aborted_jobs += 1
-                self.emit(JobAborted(record.id, record.src, record.dst, f"source {why}"))
+                self.emit(JobAborted(record.id, record.source, record.dst, f"source {why}"))
                 raise SourceChanged(
                     f"source {record.src} {why} since job {record.id} started; its upload was aborted"
                 )
@@ -282,7 +298,7 @@ class Copier(JobRunner[CopyEvent]):
                 result = self._run_job(src, record, parts)
             except Exception as exc:
                 result = exc
-            self._account(record.src, record.dst, record.src_size, record.id, result, summary)
+            self._account(record.source, record.dst, record.src_size, record.id, result, summary)
         except KeyboardInterrupt:
             self.cancel()
             summary.cancelled = True
@@ -296,20 +312,22 @@ class Copier(JobRunner[CopyEvent]):
     def abort(self, record: JobRecord, reason: str = "aborted by request") -> str:
         """Abort a journaled job's upload (exact target) and forget the job; what was found (``abort_record``)."""
         outcome = abort_record(self.transfer, self.journal, record)
-        self.emit(JobAborted(record.id, record.src, record.dst, reason))
+        self.emit(JobAborted(record.id, record.source, record.dst, reason))
         return outcome
 
     def _abort_stale(self, record: JobRecord, summary: CopySummary) -> None:
         try:
             abort_record(self.transfer, self.journal, record)
         except Exception as exc:
-            self.emit(ObjectFailed(record.src, record.dst, record.src_size, describe(exc), record.id, True))
+            self.emit(
+                ObjectFailed(record.source, record.dst, record.src_size, describe(exc), record.id, True)
+            )
             summary.failed += 1
             return
         summary.aborted_jobs += 1
-        self.emit(JobAborted(record.id, record.src, record.dst, "source changed since the job started"))
+        self.emit(JobAborted(record.id, record.source, record.dst, "source changed since the job started"))
 
-    def _copy_item(self, item: CopyItem, parts: Engine) -> CopyEvent | None:
+    def _copy_item(self, item: CopyItem, parts: Engine) -> ObjectDone | None:
         self.cancel_token.check()
         # A fresh HEAD: the metadata to carry, and the ETag every source read will insist on.
         src = with_retries(
@@ -323,7 +341,7 @@ class Copier(JobRunner[CopyEvent]):
                 lambda: self.transfer.copy_single(src, item.dst_bucket, item.dst_key),
                 cancel=self.cancel_token,
             )
-            return ObjectCopied(src.url, item.dst, src.size, 1, 1, self.transfer.method(False))
+            return ObjectDone(S3Source(src.bucket, src.key), item.dst, src.size, self.transfer.method(False))
         job_id = self._job_id(src, item.dst_bucket, item.dst_key)
         record = self.journal.load(job_id) or JobRecord(
             id=job_id,
@@ -343,17 +361,17 @@ class Copier(JobRunner[CopyEvent]):
         )
         return self._run_job(src, record, parts)
 
-    def _run_job(self, src: ObjectInfo, record: JobRecord, parts: Engine) -> ObjectCopied:
+    def _run_job(self, src: ObjectInfo, record: JobRecord, parts: Engine) -> ObjectDone:
         ctx = JobContext(self.transfer, self.journal, parts, self.emit, self._crash_hook)
         return copy_job(ctx, record, src).run()
 
     def _account(
-        self, src: str, dst: str, size: int, job_id: str | None, result: object, summary: CopySummary
+        self, src: Source, dst: str, size: int, job_id: str | None, result: object, summary: CopySummary
     ) -> None:
-        if isinstance(result, ObjectCopied):
+        if isinstance(result, ObjectDone):
             summary.copied += 1
             summary.bytes_copied += result.size
-            summary.parts_copied += result.parts_copied
+            summary.parts_copied += result.parts_sent
             self.emit(result)
         elif isinstance(result, Cancelled):
             summary.cancelled = True
@@ -365,8 +383,11 @@ class Copier(JobRunner[CopyEvent]):
             self.emit(failed)
 
 
-def plan_events(plan: CopyPlan) -> list[CopyPlanned]:
+def plan_events(plan: CopyPlan) -> list[Planned]:
     """The plan as events (what ``--dry-run`` prints)."""
     return [
-        CopyPlanned(i.src.url, i.dst, i.src.size, i.parts, i.action, i.method, i.job_id) for i in plan.items
+        Planned(
+            S3Source(i.src.bucket, i.src.key), i.dst, i.src.size, i.action, i.parts, i.method, job_id=i.job_id
+        )
+        for i in plan.items
     ]

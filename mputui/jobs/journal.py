@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from mputui.jobs.events import FileSource, S3Source, Source
 from mputui.locations import state_dir, user_only_dir
 from mputui.s3.errors import MputuiError
 
@@ -119,6 +120,11 @@ class JobRecord:
         if not self.src_bucket:  # a local file (put/resume)
             return self.src_key
         return f"s3://{self.src_bucket}/{self.src_key}"
+
+    @property
+    def source(self) -> Source:
+        """What the job reads: an S3 object, or a local file (put/resume)."""
+        return S3Source(self.src_bucket, self.src_key) if self.src_bucket else FileSource(self.src_key)
 
     @property
     def dst(self) -> str:

@@ -332,7 +332,7 @@ class MultipartJob(Generic[ResultT]):
     def abort(self, reason: str) -> None:
         """Abort this job's upload and forget the job (kept in the journal if the abort fails)."""
         abort_record(self.t, self.ctx.journal, self.record)
-        self.ctx.emit(JobAborted(self.record.id, self.record.src, self.record.dst, reason))
+        self.ctx.emit(JobAborted(self.record.id, self.record.source, self.record.dst, reason))
 
 
 class UploadCreator:

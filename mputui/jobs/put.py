@@ -8,7 +8,7 @@ concurrent multipart uploads for large ones, server-side copies for content that
     summary = putter.run(plan)          # blocking; putter.cancel() from any thread stops it
     putter.resume_record(journal.find(job_id))  # finish one interrupted put job (``mputui jobs resume``)
 
-Events (``PutEvent``: FilePlanned, PartUploaded, FileUploaded, PutProgress, JobProgress, ObjectSkipped,
+Events (``JobEvent``: Planned, PartSent, ObjectDone, RunProgress, JobProgress, ObjectSkipped,
 ObjectFailed, JobAborted) reach ``on_event`` one at a time, from worker threads. Every multipart upload is
 journaled before it is created; a re-run of an interrupted put resumes its uploads instead of starting new ones.
 Memory stays under (concurrency x part size): every read of file data takes its size from one byte budget.
@@ -25,7 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from mputui.jobs.engine import Cancelled, CancelToken, Engine, with_retries
-from mputui.jobs.events import JobAborted, ObjectFailed, ObjectSkipped
+from mputui.jobs.events import (
+    FileSource,
+    JobAborted,
+    JobEvent,
+    ObjectDone,
+    ObjectFailed,
+    ObjectSkipped,
+    Planned,
+    RunTracker,
+)
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint
 from mputui.jobs.localfiles import LocalFile, digest_file, gzip_bytes, read_range, stream_file
 from mputui.jobs.multipart import JobFailed, abort_record
@@ -43,7 +52,6 @@ from mputui.jobs.upload import (
     put_small,
     server_copy,
 )
-from mputui.jobs.upload_events import FilePlanned, FileUploaded, PutEvent, PutTracker
 from mputui.parsing import S3Url
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe
@@ -70,7 +78,7 @@ class PutSummary:
     failures: list[ObjectFailed] = field(default_factory=list)
 
 
-class Putter(JobRunner[PutEvent]):
+class Putter(JobRunner[JobEvent]):
     """Plans and runs puts of local files to ``conn``."""
 
     def __init__(
@@ -79,7 +87,7 @@ class Putter(JobRunner[PutEvent]):
         options: PutOptions | None = None,
         *,
         journal: Journal | None = None,
-        on_event: Callable[[PutEvent], None] | None = None,
+        on_event: Callable[[JobEvent], None] | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
         super().__init__(journal=journal, on_event=on_event, cancel=cancel)
@@ -99,13 +107,13 @@ class Putter(JobRunner[PutEvent]):
         summary = PutSummary(limited=plan.limited)
         t0 = time.monotonic()
         todo = plan.todo
-        tracker = PutTracker(len(todo), sum(i.size for i in todo), self.emit)
+        tracker = RunTracker(len(todo), sum(i.size for i in todo), self.emit)
         for item in plan.items:
             if item.action == "skip":
                 summary.skipped += 1
                 if item.job_id is not None:  # a job an interrupted run completed: closed, nothing to send
                     self.journal.remove(item.job_id)
-                self.emit(ObjectSkipped(item.file.path, item.dst, item.size, item.reason))
+                self.emit(ObjectSkipped(FileSource(item.file.path), item.dst, item.size, item.reason))
         budget = ByteBudget(self.workers * self.options.part_size)
         objects = Engine(max(1, min(len(todo), self.workers, OBJECT_WORKERS)), cancel=self.cancel_token)
         parts = Engine(self.workers, cancel=self.cancel_token, name="mputui-part")
@@ -113,7 +121,7 @@ class Putter(JobRunner[PutEvent]):
             Transfer(self.conn, self.conn), self.journal, parts, self.emit, self._crash_hook, tracker, budget
         )
         scratch = tempfile.mkdtemp(prefix="mputui-put-")
-        uploaded: dict[str, FileUploaded] = {}
+        uploaded: dict[str, ObjectDone] = {}
         try:
             for record in plan.stale:
                 self._abort_stale(record, summary)
@@ -137,8 +145,8 @@ class Putter(JobRunner[PutEvent]):
         return summary
 
     def _put_item(
-        self, item: PutItem, ctx: UploadContext, scratch: str, uploaded: dict[str, FileUploaded]
-    ) -> FileUploaded:
+        self, item: PutItem, ctx: UploadContext, scratch: str, uploaded: dict[str, ObjectDone]
+    ) -> ObjectDone:
         self.cancel_token.check()
         assert ctx.tracker is not None
         ctx.tracker.started(item.dst)
@@ -158,7 +166,7 @@ class Putter(JobRunner[PutEvent]):
             return self._put_small(item, ctx)
         return self._put_multipart(item, ctx, scratch)
 
-    def _copy(self, item: PutItem, source: ObjectInfo, ctx: UploadContext) -> FileUploaded:
+    def _copy(self, item: PutItem, source: ObjectInfo, ctx: UploadContext) -> ObjectDone:
         digest = item.digest
         assert digest is not None
         with_retries(
@@ -175,11 +183,17 @@ class Putter(JobRunner[PutEvent]):
         )
         assert ctx.tracker is not None
         ctx.tracker.copied(item.size)
-        return FileUploaded(
-            item.file.path, item.dst, item.size, "copy", bytes_sent=0, copy_from=source.url, etag=None
+        return ObjectDone(
+            FileSource(item.file.path),
+            item.dst,
+            item.size,
+            "copy",
+            bytes_sent=0,
+            copy_from=source.url,
+            etag=None,
         )
 
-    def _put_small(self, item: PutItem, ctx: UploadContext) -> FileUploaded:
+    def _put_small(self, item: PutItem, ctx: UploadContext) -> ObjectDone:
         digest = item.digest
         assert digest is not None and ctx.budget is not None and ctx.tracker is not None
         with ctx.budget.hold(digest.size):
@@ -201,9 +215,11 @@ class Putter(JobRunner[PutEvent]):
                 cancel=self.cancel_token,
             )
         ctx.tracker.sent(digest.size)
-        return FileUploaded(item.file.path, item.dst, digest.size, "put", bytes_sent=digest.size, etag=etag)
+        return ObjectDone(
+            FileSource(item.file.path), item.dst, digest.size, "put", bytes_sent=digest.size, etag=etag
+        )
 
-    def _put_multipart(self, item: PutItem, ctx: UploadContext, scratch: str) -> FileUploaded:
+    def _put_multipart(self, item: PutItem, ctx: UploadContext, scratch: str) -> ObjectDone:
         digest = item.digest
         assert digest is not None and item.job_id is not None
         record = self.journal.load(item.job_id) or self._record(item)
@@ -231,7 +247,7 @@ class Putter(JobRunner[PutEvent]):
             if temp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
-        return replace(result, path=item.file.path)
+        return replace(result, source=FileSource(item.file.path))
 
     def _record(self, item: PutItem) -> JobRecord:
         digest = item.digest
@@ -265,10 +281,10 @@ class Putter(JobRunner[PutEvent]):
         item: PutItem,
         result: object,
         summary: PutSummary,
-        tracker: PutTracker,
-        uploaded: dict[str, FileUploaded],
+        tracker: RunTracker,
+        uploaded: dict[str, ObjectDone],
     ) -> None:
-        if isinstance(result, FileUploaded):
+        if isinstance(result, ObjectDone):
             uploaded[item.key] = result
             if result.method == "copy":
                 summary.copied += 1
@@ -285,7 +301,7 @@ class Putter(JobRunner[PutEvent]):
         elif isinstance(result, BaseException):
             resumable = isinstance(result, JobFailed) and result.resumable
             failed = ObjectFailed(
-                item.file.path,
+                FileSource(item.file.path),
                 item.dst,
                 item.size,
                 describe(result),
@@ -301,11 +317,13 @@ class Putter(JobRunner[PutEvent]):
         try:
             abort_record(Transfer(self.conn, self.conn), self.journal, record)
         except Exception as exc:
-            self.emit(ObjectFailed(record.src, record.dst, record.src_size, describe(exc), record.id, True))
+            self.emit(
+                ObjectFailed(record.source, record.dst, record.src_size, describe(exc), record.id, True)
+            )
             summary.failed += 1
             return
         summary.aborted_jobs += 1
-        self.emit(JobAborted(record.id, record.src, record.dst, "the file changed since the job started"))
+        self.emit(JobAborted(record.id, record.source, record.dst, "the file changed since the job started"))
 
     # -- journal --------------------------------------------------------------------------------------
 
@@ -354,13 +372,22 @@ class Putter(JobRunner[PutEvent]):
         return self.run(PutPlan((item,)))
 
 
-def _uploaded_info(bucket: str, key: str, done: FileUploaded) -> ObjectInfo:
+def _uploaded_info(bucket: str, key: str, done: ObjectDone) -> ObjectInfo:
     return ObjectInfo(bucket=bucket, key=key, size=done.size, etag=done.etag or "")
 
 
-def plan_events(plan: PutPlan) -> list[FilePlanned]:
+def plan_events(plan: PutPlan) -> list[Planned]:
     """The plan as events (what ``--dry-run`` prints)."""
     return [
-        FilePlanned(i.file.path, i.dst, i.size, i.action, i.reason, i.parts, i.copy_source, i.job_id)
+        Planned(
+            FileSource(i.file.path),
+            i.dst,
+            i.size,
+            i.action,
+            i.parts,
+            reason=i.reason,
+            copy_from=i.copy_source,
+            job_id=i.job_id,
+        )
         for i in plan.items
     ]

@@ -2,7 +2,7 @@
 
 ``Resumer`` is the API the CLI and the TUI share::
 
-    resumer = Resumer(conn, on_event=callback)           # callback gets PutEvent objects, from worker threads
+    resumer = Resumer(conn, on_event=callback)           # callback gets JobEvent objects, from worker threads
     plan = resumer.plan("bkt", "big.iso", upload_id, "/data/big.iso", progress=lambda done, total: ...)
     if plan.ok:
         summary = resumer.run(plan)                      # blocking; resumer.cancel() from any thread stops it
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mputui.jobs.engine import Cancelled, CancelToken, Engine
+from mputui.jobs.events import JobEvent, RunTracker
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
 from mputui.jobs.multipart import JobFailed, completed_by_record
 from mputui.jobs.plan import MAX_PARTS, MIN_PART_SIZE, part_count, part_range
@@ -39,7 +40,6 @@ from mputui.jobs.upload import (
     UploadContext,
     UploadSource,
 )
-from mputui.jobs.upload_events import PutEvent, PutTracker
 from mputui.s3.checksums import md5_range, plain_md5
 from mputui.s3.commit import format_ranges as ranges
 from mputui.s3.connect import S3Connection
@@ -314,7 +314,7 @@ class ResumeSummary:
     resumable: bool = False
 
 
-class Resumer(JobRunner[PutEvent]):
+class Resumer(JobRunner[JobEvent]):
     """Plans and runs resumes of uploads on ``conn`` from local files."""
 
     def __init__(
@@ -322,7 +322,7 @@ class Resumer(JobRunner[PutEvent]):
         conn: S3Connection,
         *,
         journal: Journal | None = None,
-        on_event: Callable[[PutEvent], None] | None = None,
+        on_event: Callable[[JobEvent], None] | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
         super().__init__(journal=journal, on_event=on_event, cancel=cancel)
@@ -369,7 +369,7 @@ class Resumer(JobRunner[PutEvent]):
             )
         record = self._record(plan)
         summary = ResumeSummary(job_id=record.id, parts_present=len(plan.present))
-        tracker = PutTracker(1, plan.file_size, self.emit)
+        tracker = RunTracker(1, plan.file_size, self.emit)
         t0 = time.monotonic()
         parts = Engine(self.conn.settings.concurrency, cancel=self.cancel_token, name="mputui-resume")
         ctx = UploadContext(

@@ -8,7 +8,7 @@ import hashlib
 import threading
 from typing import Any
 
-from mputui.jobs.events import ObjectCopied, PartCopied
+from mputui.jobs.events import ObjectDone, PartSent
 from mputui.jobs.journal import JobRecord
 from mputui.jobs.localfiles import read_range
 from mputui.jobs.multipart import JobContext, JobFailed, MultipartJob, completed_by_record
@@ -22,7 +22,6 @@ from mputui.jobs.upload import (
     b64md5,
     object_headers,
 )
-from mputui.jobs.upload_events import FileUploaded, PartUploaded
 from mputui.s3.checksums import multipart_etag, plain_md5
 from mputui.s3.errors import describe
 from mputui.s3.models import Part
@@ -57,8 +56,8 @@ class CopyRanges:
             self.src, record.dst_bucket, record.dst_key, record.upload_id, part_number, first, last
         )
 
-    def sent(self, record: JobRecord, part_number: int, size: int) -> PartCopied:
-        return PartCopied(record.id, record.src, record.dst, part_number, size)
+    def sent(self, record: JobRecord, part_number: int, size: int) -> PartSent:
+        return PartSent(record.id, record.source, record.dst, part_number, size)
 
     def abandon(self, job: MultipartJob[Any], exc: BaseException) -> None:
         if isinstance(exc, SourceChanged) or self._changed(job.record):
@@ -78,16 +77,16 @@ class CopyRanges:
 
     def result(
         self, record: JobRecord, *, resumed: bool, parts: int, size: int, etag: str | None
-    ) -> ObjectCopied:
-        return ObjectCopied(
-            record.src,
+    ) -> ObjectDone:
+        return ObjectDone(
+            record.source,
             record.dst,
             record.src_size,
-            record.parts_total,
-            parts,
             record.method,
-            resumed,
-            record.id,
+            parts=record.parts_total,
+            parts_sent=parts,
+            resumed=resumed,
+            job_id=record.id,
         )
 
     def _changed(self, record: JobRecord) -> bool:
@@ -167,10 +166,10 @@ class FileChunks:
             self.md5s[part_number] = md5
         return etag.lower() or md5
 
-    def sent(self, record: JobRecord, part_number: int, size: int) -> PartUploaded:
+    def sent(self, record: JobRecord, part_number: int, size: int) -> PartSent:
         if self.tracker is not None:
             self.tracker.sent(size)
-        return PartUploaded(record.id, record.src_key, record.dst, part_number, size)
+        return PartSent(record.id, record.source, record.dst, part_number, size)
 
     def abandon(self, job: MultipartJob[Any], exc: BaseException) -> None:
         pass
@@ -190,9 +189,9 @@ class FileChunks:
 
     def result(
         self, record: JobRecord, *, resumed: bool, parts: int, size: int, etag: str | None
-    ) -> FileUploaded:
-        return FileUploaded(
-            path=record.src_key,
+    ) -> ObjectDone:
+        return ObjectDone(
+            source=record.source,
             dst=record.dst,
             size=record.src_size,
             method=METHOD_UPLOAD,
@@ -205,13 +204,13 @@ class FileChunks:
         )
 
 
-def copy_job(ctx: JobContext, record: JobRecord, src: ObjectInfo) -> MultipartJob[ObjectCopied]:
+def copy_job(ctx: JobContext, record: JobRecord, src: ObjectInfo) -> MultipartJob[ObjectDone]:
     """The multipart job copying ``src`` to ``record``'s destination."""
     return MultipartJob(ctx, record, CopyRanges(ctx.transfer, src))
 
 
 def file_job(
     ctx: UploadContext, record: JobRecord, source: UploadSource, *, can_recreate: bool = True
-) -> MultipartJob[FileUploaded]:
+) -> MultipartJob[ObjectDone]:
     """The multipart job uploading the local ``source`` to ``record``'s destination."""
     return MultipartJob(ctx, record, FileChunks(ctx, source, can_recreate=can_recreate))

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mputui.jobs.events import RunTracker
 from mputui.jobs.multipart import JobContext
 from mputui.jobs.objects import MD5_META, ObjectInfo, strip_etag
-from mputui.jobs.upload_events import PutTracker
 from mputui.s3.checksums import plain_md5
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
@@ -62,7 +62,7 @@ class UploadSource:
 class UploadContext(JobContext):
     """What the upload jobs of one run share: a job's context, the run's totals and its memory cap."""
 
-    tracker: PutTracker | None = None
+    tracker: RunTracker | None = None
     budget: ByteBudget | None = None
 
 

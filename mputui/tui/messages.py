@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from mputui.jobs.copy import CopySummary
-from mputui.jobs.events import CopyEvent, JobProgress
+from mputui.jobs.events import JobEvent, JobProgress, RunProgress
 from mputui.jobs.journal import JobRecord
 from mputui.jobs.put import PutSummary
 from mputui.jobs.resume import ResumeSummary
-from mputui.jobs.upload_events import PutEvent, PutProgress
 from mputui.s3.actions import AbortResult
 from mputui.s3.connect import S3Connection
 from mputui.s3.models import Part, ScanEvent, Upload
@@ -107,12 +106,12 @@ class JobEventPosted(Message):
     """An event of a running job (progress ticks replace each other: the newest is all the view needs)."""
 
     run_id: int
-    event: CopyEvent | PutEvent
+    event: JobEvent
 
     def can_replace(self, message: Message) -> bool:
         if not isinstance(message, JobEventPosted) or message.run_id != self.run_id:
             return False
-        if isinstance(message.event, PutProgress) and isinstance(self.event, PutProgress):
+        if isinstance(message.event, RunProgress) and isinstance(self.event, RunProgress):
             return True
         return (
             isinstance(message.event, JobProgress)

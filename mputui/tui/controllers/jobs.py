@@ -16,12 +16,20 @@ from typing import TYPE_CHECKING, Literal
 
 from mputui.jobs.copy import Copier, CopyPlan, CopySummary
 from mputui.jobs.engine import Cancelled
-from mputui.jobs.events import CopyEvent, JobAborted, JobProgress, ObjectCopied, ObjectFailed, ObjectSkipped
+from mputui.jobs.events import (
+    JobAborted,
+    JobEvent,
+    JobProgress,
+    ObjectDone,
+    ObjectFailed,
+    ObjectSkipped,
+    PartSent,
+    RunProgress,
+)
 from mputui.jobs.journal import JobRecord, Journal
 from mputui.jobs.put import PutSummary, Putter
 from mputui.jobs.resume import ResumePlan, Resumer, ResumeSummary
 from mputui.jobs.upload import KIND_PUT, KIND_RESUME
-from mputui.jobs.upload_events import FileUploaded, PartUploaded, PutEvent, PutProgress
 from mputui.parsing import parse_s3_url
 from mputui.s3.errors import MputuiError, describe
 from mputui.tui.format import count_text
@@ -50,7 +58,7 @@ class JobRun:
     copier: Copier | None = None
     resumer: Resumer | None = None
     putter: Putter | None = None
-    put: PutProgress | None = None  # a file run's latest progress
+    put: RunProgress | None = None  # a file run's latest progress
     parts_total: int = 0  # a file run's parts (present ones count as done)
     parts_done: int = 0
     upload: Ident | None = None  # the upload a file run completes
@@ -350,10 +358,10 @@ class JobsController:
         self.changed()
         return run
 
-    def _poster(self, run: JobRun) -> Callable[[CopyEvent | PutEvent], None]:
+    def _poster(self, run: JobRun) -> Callable[[JobEvent], None]:
         post, run_id = self.app.post_message, run.run_id
 
-        def on_event(event: CopyEvent | PutEvent) -> None:
+        def on_event(event: JobEvent) -> None:
             post(JobEventPosted(run_id, event))
 
         return on_event
@@ -390,7 +398,7 @@ class JobsController:
             run.state = "running" if run.active else run.state
             run.progress[event.job_id] = event
             run.job_ids.add(event.job_id)
-        elif isinstance(event, ObjectCopied):
+        elif isinstance(event, ObjectDone):
             run.copied += 1
         elif isinstance(event, ObjectSkipped):
             run.skipped += 1
@@ -400,13 +408,11 @@ class JobsController:
                 run.job_ids.add(event.job_id)
         elif isinstance(event, JobAborted):
             run.failures.append(f"job {event.job_id} aborted: {event.reason}")
-        elif isinstance(event, PutProgress):
+        elif isinstance(event, RunProgress):
             run.put = event
-        elif isinstance(event, PartUploaded):
+        elif isinstance(event, PartSent):
             run.parts_done += 1
             run.job_ids.add(event.job_id)
-        elif isinstance(event, FileUploaded):
-            run.copied += 1
         self.changed()
 
     def on_job_ended(self, message: JobEnded) -> None:
