@@ -17,7 +17,7 @@ from typing import Any
 
 from conftest import BucketFactory, S3Server, run_cli
 from mputui.jobs.copy import Copier
-from mputui.jobs.events import JobEvent, JobProgress, ObjectFailed, PartSent, PartState
+from mputui.jobs.events import JobEvent, JobProgress, ObjectFailed, PartSent, PartState, S3Source
 from mputui.jobs.journal import JobRecord, Journal, job_id_for
 from mputui.jobs.plan import part_count
 from mputui.parsing import parse_s3_url
@@ -196,8 +196,7 @@ def test_an_upload_created_but_not_yet_journaled_is_adopted_not_orphaned(
         id=job_id_for(
             conn.endpoint_url, f"s3://{src}/big.bin", conn.endpoint_url, f"s3://{dst}/big.bin", etag
         ),
-        src_bucket=src,
-        src_key="big.bin",
+        source=S3Source(src, "big.bin"),
         src_etag=etag,
         src_size=SIZE,
         dst_bucket=dst,

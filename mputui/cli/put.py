@@ -23,11 +23,11 @@ from mputui.cli.job_output import note_jobs_elsewhere
 from mputui.cli.put_output import PutPrinter
 from mputui.formatting import format_size, safe_text
 from mputui.jobs.journal import JobRecord, Journal
+from mputui.jobs.kinds import JobKind
 from mputui.jobs.plan import DEFAULT_PART_SIZE
 from mputui.jobs.put import Putter
 from mputui.jobs.put_plan import MODES, PutOptions
 from mputui.jobs.resume import ResumePlan, Resumer
-from mputui.jobs.upload import KIND_PUT, KIND_RESUME
 from mputui.parsing import parse_s3_url
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
@@ -222,13 +222,13 @@ def resume_job(
 ) -> int:
     """``mputui jobs resume ID`` for a put or resume job."""
     printer = PutPrinter(ctx, json_output=json_output)
-    if record.kind == KIND_RESUME:
+    if record.kind == JobKind.RESUME:
         resumer = Resumer(conn, journal=journal, on_event=printer.on_event)
         plan = resumer.plan(
             record.dst_bucket,
             record.dst_key,
             record.upload_id or "",
-            record.src_key,
+            record.path,
             part_size=record.part_size,
             overwrite_mismatched=record.extra.get("overwrite_mismatched") == "1",
         )
@@ -236,7 +236,7 @@ def resume_job(
             printer.print_resume_plan(plan)
             raise MputuiError("refusing to resume: " + "; ".join(plan.problems))
         return _run_resume(ctx, printer, resumer, plan)
-    if record.kind != KIND_PUT:
+    if record.kind != JobKind.PUT:
         raise MputuiError(f"job {record.id} is a {record.kind} job", exit_code=EXIT_USAGE)
     putter = Putter(conn, journal=journal, on_event=printer.on_event)
     printer.start(1, record.src_size)

@@ -28,6 +28,7 @@ from mputui.jobs.events import (
     Source,
 )
 from mputui.jobs.journal import JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
+from mputui.jobs.kinds import Action, CopyMethod
 from mputui.jobs.multipart import JobContext, JobFailed, abort_record
 from mputui.jobs.objects import ObjectInfo, head_object, list_objects, same_content
 from mputui.jobs.plan import (
@@ -60,8 +61,8 @@ class CopyItem:
     src: ObjectInfo
     dst_bucket: str
     dst_key: str
-    action: str
-    method: str
+    action: Action
+    method: CopyMethod
     part_size: int
     job_id: str | None = None
 
@@ -185,13 +186,13 @@ class Copier(JobRunner[JobEvent]):
         multipart = uses_multipart(src.size, part_size)
         job_id = self._job_id(src, dst_bucket, dst_key) if multipart else None
         if job_id is not None and self.journal.load(job_id) is not None:
-            action = "resume"
+            action = Action.RESUME
         elif existing is None:
-            action = "copy"
+            action = Action.COPY
         elif self._same(src, existing):
-            action = "skip"
+            action = Action.SKIP
         else:
-            action = "replace"
+            action = Action.REPLACE
         return CopyItem(src, dst_bucket, dst_key, action, self.transfer.method(multipart), part_size, job_id)
 
     def _same(self, src: ObjectInfo, dst: ObjectInfo) -> bool:
@@ -238,9 +239,9 @@ class Copier(JobRunner[JobEvent]):
         """Carry out ``plan``; blocking. KeyboardInterrupt cancels, waits for running parts, then re-raises."""
         summary = CopySummary()
         t0 = time.monotonic()
-        todo = [i for i in plan.items if i.action != "skip"]
+        todo = [i for i in plan.items if i.action != Action.SKIP]
         for item in plan.items:
-            if item.action == "skip":
+            if item.action == Action.SKIP:
                 summary.skipped += 1
                 self.emit(
                     ObjectSkipped(
@@ -280,11 +281,14 @@ class Copier(JobRunner[JobEvent]):
 
     def resume(self, record: JobRecord) -> CopySummary:
         """Finish one journaled job. If its source changed (or is gone), abort it instead."""
+        source = record.source
+        if not isinstance(source, S3Source):
+            raise MputuiError(f"job {record.id} is a {record.kind} job, not a copy", exit_code=2)
         summary = CopySummary()
         t0 = time.monotonic()
         parts = Engine(self.workers, cancel=self.cancel_token, name="mputui-part")
         try:
-            src = head_object(self.src_conn, record.src_bucket, record.src_key)
+            src = head_object(self.src_conn, source.bucket, source.key)
             if src is None or src.etag != record.src_etag:
                 why = "no longer exists" if src is None else f"changed (ETag {record.src_etag} → {src.etag})"
                 abort_record(self.transfer, self.journal, record)
@@ -345,8 +349,7 @@ class Copier(JobRunner[JobEvent]):
         job_id = self._job_id(src, item.dst_bucket, item.dst_key)
         record = self.journal.load(job_id) or JobRecord(
             id=job_id,
-            src_bucket=src.bucket,
-            src_key=src.key,
+            source=S3Source(src.bucket, src.key),
             src_etag=src.etag,
             src_size=src.size,
             dst_bucket=item.dst_bucket,

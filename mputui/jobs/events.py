@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mputui.jobs.kinds import Action, CopyMethod, Method
+
 
 class PartState(StrEnum):
     """Where one part of a multipart job stands."""
@@ -77,9 +79,9 @@ class Planned:
     source: Source
     dst: str
     size: int
-    action: str
+    action: Action
     parts: int = 1
-    method: str = ""
+    method: CopyMethod | None = None
     reason: str = ""
     copy_from: str | None = None  # the s3:// URL a put's server-side copy is made from
     job_id: str | None = None
@@ -113,7 +115,7 @@ class ObjectDone:
     source: Source
     dst: str
     size: int
-    method: str
+    method: Method
     parts: int = 1
     parts_sent: int = 1
     bytes_sent: int = 0

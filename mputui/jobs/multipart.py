@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 from mputui.jobs.engine import Cancelled, CancelToken, Engine, RetryPolicy, is_retryable
-from mputui.jobs.events import JobAborted, PartState, ProgressTracker
+from mputui.jobs.events import JobAborted, PartState, ProgressTracker, S3Source
 from mputui.jobs.journal import JobRecord, Journal
 from mputui.jobs.objects import ObjectInfo, head_object, same_content, strip_etag
 from mputui.jobs.plan import part_range, part_sizes
@@ -565,8 +565,8 @@ def completed_by_record(conn: S3Connection, record: JobRecord) -> ObjectInfo | N
     md5s = [plain_md5(record.done.get(i, "")) for i in range(1, n + 1)]
     if n and all(md5s) and existing.etag.lower() == multipart_etag(m for m in md5s if m):
         return existing
-    if record.src_bucket:  # a copy: the source version it was made from
-        src = ObjectInfo(record.src_bucket, record.src_key, record.src_size, record.src_etag)
+    if isinstance(record.source, S3Source):  # a copy: the source version it was made from
+        src = ObjectInfo(record.source.bucket, record.source.key, record.src_size, record.src_etag)
         return existing if same_content(src, existing) else None
     if record.src_etag and existing.md5 == record.src_etag.lower():
         return existing

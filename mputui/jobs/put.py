@@ -36,6 +36,7 @@ from mputui.jobs.events import (
     RunTracker,
 )
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint
+from mputui.jobs.kinds import Action, JobKind, PutMethod
 from mputui.jobs.localfiles import LocalFile, digest_file, gzip_bytes, read_range, stream_file
 from mputui.jobs.multipart import JobFailed, abort_record
 from mputui.jobs.objects import ObjectInfo
@@ -44,8 +45,6 @@ from mputui.jobs.runner import JobRunner
 from mputui.jobs.sources import file_job
 from mputui.jobs.transfer import Transfer
 from mputui.jobs.upload import (
-    KIND_PUT,
-    METHOD_UPLOAD,
     ByteBudget,
     UploadContext,
     UploadSource,
@@ -109,7 +108,7 @@ class Putter(JobRunner[JobEvent]):
         todo = plan.todo
         tracker = RunTracker(len(todo), sum(i.size for i in todo), self.emit)
         for item in plan.items:
-            if item.action == "skip":
+            if item.action == Action.SKIP:
                 summary.skipped += 1
                 if item.job_id is not None:  # a job an interrupted run completed: closed, nothing to send
                     self.journal.remove(item.job_id)
@@ -150,14 +149,14 @@ class Putter(JobRunner[JobEvent]):
         self.cancel_token.check()
         assert ctx.tracker is not None
         ctx.tracker.started(item.dst)
-        if item.action == "copy":
+        if item.action == Action.COPY:
             source = item.copy_from
             if source is None and item.copy_of is not None:
                 done = uploaded.get(item.copy_of)
                 if done is None or done.etag is None:
                     # Its source did not make it: send the bytes after all.
                     return self._put_item(
-                        replace(item, action="upload", copy_of=None), ctx, scratch, uploaded
+                        replace(item, action=Action.UPLOAD, copy_of=None), ctx, scratch, uploaded
                     )
                 source = _uploaded_info(item.bucket, item.copy_of, done)
             if source is not None:
@@ -187,7 +186,7 @@ class Putter(JobRunner[JobEvent]):
             FileSource(item.file.path),
             item.dst,
             item.size,
-            "copy",
+            PutMethod.COPY,
             bytes_sent=0,
             copy_from=source.url,
             etag=None,
@@ -216,7 +215,12 @@ class Putter(JobRunner[JobEvent]):
             )
         ctx.tracker.sent(digest.size)
         return ObjectDone(
-            FileSource(item.file.path), item.dst, digest.size, "put", bytes_sent=digest.size, etag=etag
+            FileSource(item.file.path),
+            item.dst,
+            digest.size,
+            PutMethod.PUT,
+            bytes_sent=digest.size,
+            etag=etag,
         )
 
     def _put_multipart(self, item: PutItem, ctx: UploadContext, scratch: str) -> ObjectDone:
@@ -254,16 +258,15 @@ class Putter(JobRunner[JobEvent]):
         assert digest is not None and item.job_id is not None
         return JobRecord(
             id=item.job_id,
-            src_bucket="",
-            src_key=item.file.path,
+            source=FileSource(item.file.path),
             src_etag=digest.md5,
             src_size=digest.size,
             dst_bucket=item.bucket,
             dst_key=item.key,
             part_size=digest.part_size,
             parts_total=len(digest.part_md5s),
-            method=METHOD_UPLOAD,
-            kind=KIND_PUT,
+            method=PutMethod.MULTIPART,
+            kind=JobKind.PUT,
             dst_endpoint=self._endpoint(),
             dst_profile=self.conn.settings.profile,
             extra={
@@ -286,7 +289,7 @@ class Putter(JobRunner[JobEvent]):
     ) -> None:
         if isinstance(result, ObjectDone):
             uploaded[item.key] = result
-            if result.method == "copy":
+            if result.method is PutMethod.COPY:
                 summary.copied += 1
                 summary.bytes_saved += result.size
             else:
@@ -331,15 +334,15 @@ class Putter(JobRunner[JobEvent]):
         """Finish one journaled put job. If its file changed (or is gone), abort its upload instead; with
         ``abort_changed=False`` (the TUI's R: resuming must not destroy parts) raise MputuiError and leave the
         upload and its job as they are."""
-        if record.kind != KIND_PUT:
+        if record.kind != JobKind.PUT:
             raise MputuiError(f"job {record.id} is a {record.kind} job, not a put job", exit_code=2)
         gzip_it = record.extra.get("content_encoding") == "gzip"
         options = replace(self.options, gzip=gzip_it, part_size=record.part_size)
         self.options = options
         why = None
         try:
-            stat = os.stat(record.src_key)
-            digest = digest_file(record.src_key, record.part_size, gzip_it=gzip_it)
+            stat = os.stat(record.path)
+            digest = digest_file(record.path, record.part_size, gzip_it=gzip_it)
             if digest.md5 != record.src_etag or digest.size != record.src_size:
                 why = "changed"
         except OSError:
@@ -347,25 +350,25 @@ class Putter(JobRunner[JobEvent]):
         if why is not None:
             if not abort_changed:
                 raise MputuiError(
-                    f"{record.src_key} {why} since job {record.id} started: nothing sent, its upload is kept "
+                    f"{record.path} {why} since job {record.id} started: nothing sent, its upload is kept "
                     f"(`mputui jobs abort {record.id}` aborts it)"
                 )
             self._abort_stale(record, PutSummary())
-            raise MputuiError(f"{record.src_key} {why} since job {record.id} started; its upload was aborted")
+            raise MputuiError(f"{record.path} {why} since job {record.id} started; its upload was aborted")
         file = LocalFile(
-            record.src_key, os.path.basename(record.src_key), record.dst_key, stat.st_size, stat.st_mtime_ns
+            record.path, os.path.basename(record.path), record.dst_key, stat.st_size, stat.st_mtime_ns
         )
         item = PutItem(
             file=file,
             bucket=record.dst_bucket,
             key=record.dst_key,
-            action="resume",
+            action=Action.RESUME,
             reason="journaled",
             digest=digest,
             part_size=record.part_size,
             content_type=record.extra.get("content_type") or None,
             content_encoding=record.extra.get("content_encoding") or None,
-            job_id=put_job_id(self._endpoint(), record.src_key, record.dst, digest, gzip_it),
+            job_id=put_job_id(self._endpoint(), record.path, record.dst, digest, gzip_it),
         )
         if item.job_id != record.id:
             item = replace(item, job_id=record.id)

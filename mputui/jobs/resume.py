@@ -26,17 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from mputui.jobs.engine import Cancelled, CancelToken, Engine
-from mputui.jobs.events import JobEvent, RunTracker
+from mputui.jobs.events import FileSource, JobEvent, RunTracker
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
+from mputui.jobs.kinds import JobKind, PutMethod
 from mputui.jobs.multipart import JobFailed, completed_by_record
 from mputui.jobs.plan import MAX_PARTS, MIN_PART_SIZE, part_count, part_range
 from mputui.jobs.runner import JobRunner
 from mputui.jobs.sources import file_job
 from mputui.jobs.transfer import Transfer
 from mputui.jobs.upload import (
-    KIND_PUT,
-    KIND_RESUME,
-    METHOD_UPLOAD,
     UploadContext,
     UploadSource,
 )
@@ -409,13 +407,13 @@ class Resumer(JobRunner[JobEvent]):
 
         Returns the plan and, when the plan is ok, the summary.
         """
-        if record.kind != KIND_RESUME or record.upload_id is None:
+        if record.kind != JobKind.RESUME or record.upload_id is None:
             raise MputuiError(f"job {record.id} is a {record.kind} job, not a resume job", exit_code=2)
         plan = self.plan(
             record.dst_bucket,
             record.dst_key,
             record.upload_id,
-            record.src_key,
+            record.path,
             part_size=record.part_size,
             overwrite_mismatched=record.extra.get(OVERWRITE_FLAG) == "1",
         )
@@ -430,7 +428,7 @@ class Resumer(JobRunner[JobEvent]):
                     f"upload {plan.upload_id} belongs to job {existing.id} for {existing.src_size} bytes in parts "
                     f"of {existing.part_size}; the file does not fit it"
                 )
-            if existing.kind == KIND_PUT and existing.extra.get("content_encoding"):
+            if existing.kind == JobKind.PUT and existing.extra.get("content_encoding"):
                 raise MputuiError(
                     f"upload {plan.upload_id} holds gzipped content (put job {existing.id}); "
                     f"finish it with `mputui jobs resume {existing.id}`",
@@ -440,16 +438,15 @@ class Resumer(JobRunner[JobEvent]):
         endpoint = clean_endpoint(self.conn.endpoint_url)
         return JobRecord(
             id=job_id_for(None, f"file://{plan.path}", endpoint, plan.dst, plan.upload_id),
-            src_bucket="",
-            src_key=plan.path,
+            source=FileSource(plan.path),
             src_etag="",
             src_size=plan.file_size,
             dst_bucket=plan.bucket,
             dst_key=plan.key,
             part_size=plan.part_size,
             parts_total=plan.parts_total,
-            method=METHOD_UPLOAD,
-            kind=KIND_RESUME,
+            method=PutMethod.MULTIPART,
+            kind=JobKind.RESUME,
             upload_id=plan.upload_id,
             done={n: plan.part_md5s[n] for n in plan.present},
             dst_endpoint=endpoint,

@@ -10,12 +10,12 @@ from typing import Any
 
 from mputui.jobs.events import ObjectDone, PartSent
 from mputui.jobs.journal import JobRecord
+from mputui.jobs.kinds import PutMethod
 from mputui.jobs.localfiles import read_range
 from mputui.jobs.multipart import JobContext, JobFailed, MultipartJob, completed_by_record
 from mputui.jobs.objects import MD5_META, ObjectInfo, head_object, same_content, strip_etag
 from mputui.jobs.transfer import SourceChanged, Transfer
 from mputui.jobs.upload import (
-    METHOD_UPLOAD,
     ContentChanged,
     UploadContext,
     UploadSource,
@@ -159,7 +159,7 @@ class FileChunks:
         etag = strip_etag(response.get("ETag"))
         if plain_md5(etag) is not None and etag.lower() != md5:
             raise ContentChanged(
-                f"{record.src_key} changed while being uploaded (part {part_number} no longer has MD5 {md5}); "
+                f"{record.path} changed while being uploaded (part {part_number} no longer has MD5 {md5}); "
                 f"re-run to upload the new content"
             )
         with self._lock:
@@ -177,7 +177,7 @@ class FileChunks:
     def final(self, record: JobRecord, exc: BaseException) -> JobFailed | None:
         if isinstance(exc, ContentChanged) or "BadDigest" in describe(exc):
             return JobFailed(
-                f"{record.src_key} changed while being uploaded: {describe(exc)}; its upload is kept in job "
+                f"{record.path} changed while being uploaded: {describe(exc)}; its upload is kept in job "
                 f"{record.id} (`mputui jobs abort {record.id}`, or re-run the put to start over with the new "
                 "content)",
                 resumable=False,
@@ -194,7 +194,7 @@ class FileChunks:
             source=record.source,
             dst=record.dst,
             size=record.src_size,
-            method=METHOD_UPLOAD,
+            method=PutMethod.MULTIPART,
             parts=record.parts_total,
             parts_sent=parts,
             bytes_sent=size,

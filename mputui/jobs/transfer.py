@@ -15,15 +15,10 @@ import weakref
 from dataclasses import replace
 from typing import Any
 
+from mputui.jobs.kinds import CopyMethod
 from mputui.jobs.objects import ObjectInfo, object_params, strip_etag
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, error_code, http_status
-
-METHOD_COPY = "copy"  # one CopyObject
-METHOD_MULTIPART = "multipart"  # CreateMultipartUpload + UploadPartCopy + Complete
-METHOD_STREAM = "stream"  # GET + PUT across endpoints
-METHOD_STREAM_MULTIPART = "stream-multipart"  # ranged GETs → UploadPart across endpoints
-
 
 _single_attempt: weakref.WeakKeyDictionary[S3Connection, S3Connection] = weakref.WeakKeyDictionary()
 _single_attempt_lock = threading.Lock()
@@ -56,10 +51,10 @@ class Transfer:
         self.dst_conn = dst_conn
         self.streaming = src_conn is not dst_conn and src_conn.endpoint_url != dst_conn.endpoint_url
 
-    def method(self, multipart: bool) -> str:
+    def method(self, multipart: bool) -> CopyMethod:
         if self.streaming:
-            return METHOD_STREAM_MULTIPART if multipart else METHOD_STREAM
-        return METHOD_MULTIPART if multipart else METHOD_COPY
+            return CopyMethod.STREAM_MULTIPART if multipart else CopyMethod.STREAM
+        return CopyMethod.MULTIPART if multipart else CopyMethod.COPY
 
     # -- single request -----------------------------------------------------------------------------
 

@@ -19,10 +19,6 @@ from mputui.s3.checksums import plain_md5
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
 
-METHOD_UPLOAD = "multipart"
-KIND_PUT = "put"
-KIND_RESUME = "resume"
-
 
 class ContentChanged(MputuiError):
     """The local bytes no longer have the MD5 they had when they were read first (the file changed)."""

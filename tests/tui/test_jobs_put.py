@@ -64,7 +64,7 @@ def interrupted_put(server: Any, bucket: str, home: Path) -> tuple[Path, bytes, 
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
     (record,) = journal_of(home).records()
-    assert (record.kind, record.src_key, sorted(record.done)) == ("put", str(path), [1])
+    assert (record.kind, record.path, sorted(record.done)) == ("put", str(path), [1])
     assert record.upload_id is not None
     return path, data, record
 

@@ -27,9 +27,9 @@ from mputui.jobs.events import (
     RunProgress,
 )
 from mputui.jobs.journal import JobRecord, Journal
+from mputui.jobs.kinds import JobKind
 from mputui.jobs.put import PutSummary, Putter
 from mputui.jobs.resume import ResumePlan, Resumer, ResumeSummary
-from mputui.jobs.upload import KIND_PUT, KIND_RESUME
 from mputui.parsing import parse_s3_url
 from mputui.s3.errors import MputuiError, describe
 from mputui.tui.format import count_text
@@ -76,7 +76,7 @@ class JobRun:
         """What the job does: ``copy``, ``put`` or ``resume`` (from a local file)."""
         if self.record is not None:
             return self.record.kind
-        return KIND_RESUME if self.kind == "file" else "copy"
+        return JobKind.RESUME if self.kind == "file" else "copy"
 
     @property
     def active(self) -> bool:
@@ -264,7 +264,7 @@ class JobsController:
         if app.conn is None:
             app.notify("not connected", severity="error", markup=False)
             return None
-        if record.kind not in ("copy", KIND_PUT, KIND_RESUME):
+        if record.kind not in ("copy", JobKind.PUT, JobKind.RESUME):
             app.notify(f"job {record.id} is a {record.kind} job: mputui cannot resume it", markup=False)
             return None
         ident = (record.dst_bucket, record.dst_key, record.upload_id) if record.upload_id else None
@@ -299,7 +299,7 @@ class JobsController:
         run.parts_total, run.parts_done = record.parts_total, len(record.done)
         on_event = self._poster(run)
         work: Callable[[], Summary]
-        if record.kind == KIND_PUT:
+        if record.kind == JobKind.PUT:
             putter = run.putter = Putter(conn, journal=self.journal, on_event=on_event)
             work = lambda: putter.resume_record(record, abort_changed=False)  # noqa: E731
         else:
