@@ -3,6 +3,8 @@
 - ``engine``    Engine, CancelToken, RetryPolicy, with_retries, is_retryable
 - ``events``    the one event vocabulary (Planned, PartSent, ObjectDone, ObjectSkipped, ObjectFailed, JobAborted,
                 JobProgress, RunProgress) over a typed Source (S3Source, FileSource); ProgressTracker, RunTracker
+- ``kinds``     JobKind, Action, CopyMethod, PutMethod, Outcome: the names the journal and the JSON hold
+- ``journaled`` resume(record, ...): finish any journaled job (copy, put, resume) → a summary with an outcome
 - ``journal``   Journal and JobRecord: every multipart upload mputui creates, until it completes or aborts
 - ``copy``      Copier: plan, run, resume and abort copies (``mputui cp``, ``mputui jobs``)
 - ``multipart`` MultipartJob: the one journaled multipart machine (adopt or create, sync, send, complete)

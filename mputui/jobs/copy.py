@@ -28,7 +28,7 @@ from mputui.jobs.events import (
     Source,
 )
 from mputui.jobs.journal import JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
-from mputui.jobs.kinds import Action, CopyMethod
+from mputui.jobs.kinds import Action, CopyMethod, Outcome
 from mputui.jobs.multipart import JobContext, JobFailed, abort_record
 from mputui.jobs.objects import ObjectInfo, head_object, list_objects, same_content
 from mputui.jobs.plan import (
@@ -106,6 +106,17 @@ class CopySummary:
     cancelled: bool = False
     elapsed: float = 0.0
     failures: list[ObjectFailed] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.failed:
+            return Outcome.FAILED
+        return Outcome.CANCELLED if self.cancelled else Outcome.DONE
+
+    @property
+    def reason(self) -> str | None:
+        """Why it failed, when no ``ObjectFailed`` event said so."""
+        return None
 
 
 class Copier(JobRunner[JobEvent]):

@@ -50,3 +50,11 @@ Method = CopyMethod | PutMethod
 def parse_method(kind: JobKind, value: str) -> Method:
     """A journaled method in the enum of its job's kind."""
     return CopyMethod(value) if kind is JobKind.COPY else PutMethod(value)
+
+
+class Outcome(StrEnum):
+    """How a run ended."""
+
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"

@@ -36,7 +36,7 @@ from mputui.jobs.events import (
     RunTracker,
 )
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint
-from mputui.jobs.kinds import Action, JobKind, PutMethod
+from mputui.jobs.kinds import Action, JobKind, Outcome, PutMethod
 from mputui.jobs.localfiles import LocalFile, digest_file, gzip_bytes, read_range, stream_file
 from mputui.jobs.multipart import JobFailed, abort_record
 from mputui.jobs.objects import ObjectInfo
@@ -75,6 +75,19 @@ class PutSummary:
     cancelled: bool = False
     elapsed: float = 0.0
     failures: list[ObjectFailed] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.uploaded or self.copied:
+            return Outcome.DONE
+        if self.failed:
+            return Outcome.FAILED
+        return Outcome.CANCELLED if self.cancelled else Outcome.FAILED
+
+    @property
+    def reason(self) -> str | None:
+        """Why it failed, when no ``ObjectFailed`` event said so."""
+        return "nothing was uploaded" if self.outcome is Outcome.FAILED and not self.failed else None
 
 
 class Putter(JobRunner[JobEvent]):

@@ -28,7 +28,7 @@ from typing import Any
 from mputui.jobs.engine import Cancelled, CancelToken, Engine
 from mputui.jobs.events import FileSource, JobEvent, RunTracker
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
-from mputui.jobs.kinds import JobKind, PutMethod
+from mputui.jobs.kinds import JobKind, Outcome, PutMethod
 from mputui.jobs.multipart import JobFailed, completed_by_record
 from mputui.jobs.plan import MAX_PARTS, MIN_PART_SIZE, part_count, part_range
 from mputui.jobs.runner import JobRunner
@@ -310,6 +310,17 @@ class ResumeSummary:
     elapsed: float = 0.0
     error: str | None = None
     resumable: bool = False
+    plan: ResumePlan | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.completed:
+            return Outcome.DONE
+        return Outcome.CANCELLED if self.cancelled else Outcome.FAILED
+
+    @property
+    def reason(self) -> str | None:
+        return self.error
 
 
 class Resumer(JobRunner[JobEvent]):
@@ -363,10 +374,10 @@ class Resumer(JobRunner[JobEvent]):
             with self.journal.lock(plan.job_id):
                 self.journal.remove(plan.job_id)
             return ResumeSummary(
-                job_id=plan.job_id, parts_present=plan.parts_total, etag=plan.etag, completed=True
+                job_id=plan.job_id, parts_present=plan.parts_total, etag=plan.etag, completed=True, plan=plan
             )
         record = self._record(plan)
-        summary = ResumeSummary(job_id=record.id, parts_present=len(plan.present))
+        summary = ResumeSummary(job_id=record.id, parts_present=len(plan.present), plan=plan)
         tracker = RunTracker(1, plan.file_size, self.emit)
         t0 = time.monotonic()
         parts = Engine(self.conn.settings.concurrency, cancel=self.cancel_token, name="mputui-resume")

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from mputui.jobs.copy import CopySummary
 from mputui.jobs.events import JobEvent, JobProgress, RunProgress
 from mputui.jobs.journal import JobRecord
-from mputui.jobs.put import PutSummary
-from mputui.jobs.resume import ResumeSummary
+from mputui.jobs.journaled import Summary
 from mputui.s3.actions import AbortResult
 from mputui.s3.connect import S3Connection
 from mputui.s3.models import Part, ScanEvent, Upload
@@ -125,5 +123,5 @@ class JobEnded(Message):
     """A job's worker returned: its summary, or the error that stopped it."""
 
     run_id: int
-    summary: CopySummary | PutSummary | ResumeSummary | None
+    summary: Summary | None
     error: str | None = None
