@@ -155,7 +155,7 @@ def test_jobs_modules_import_no_textual() -> None:
     code = (
         "import sys\n"
         "import mputui.jobs.abort, mputui.jobs.copy, mputui.jobs.engine, mputui.jobs.events, mputui.jobs.journal\n"
-        "import mputui.jobs.multipart, mputui.jobs.objects, mputui.jobs.plan, mputui.jobs.transfer\n"
+        "import mputui.jobs.multipart, mputui.jobs.plan, mputui.jobs.transfer\n"
         "import mputui.cli.copy, mputui.cli.jobs\n"
         "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
         "assert not bad, bad\n"

@@ -30,7 +30,6 @@ from mputui.jobs.events import (
 from mputui.jobs.journal import JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
 from mputui.jobs.kinds import Action, CopyMethod, Outcome
 from mputui.jobs.multipart import JobContext, JobFailed, abort_record
-from mputui.jobs.objects import ObjectInfo, head_object, list_objects, same_content
 from mputui.jobs.plan import (
     DEFAULT_PART_SIZE,
     SourceSpec,
@@ -49,6 +48,7 @@ from mputui.jobs.transfer import SourceChanged, Transfer
 from mputui.parsing import S3Url
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe
+from mputui.s3.objects import ObjectInfo, head_object, list_objects, same_content
 
 HEAD_LIMIT = 50  # up to this many objects, HEAD each destination key; beyond, list the destination prefix
 STREAM_WORKERS = 8  # streamed parts are held in memory: at most this many × part size at once
@@ -150,7 +150,7 @@ class Copier(JobRunner[JobEvent]):
         spec = source_spec(src)
         pairs: list[tuple[ObjectInfo, str]] = []
         if spec.kind == "object":
-            obj = head_object(self.src_conn, spec.bucket, src.key)
+            obj = head_object(self.src_conn, spec.bucket, src.key, metadata=True)
             if obj is not None:
                 pairs = [(obj, dest_key_for_object(src.key, dst))]
             else:
@@ -184,7 +184,7 @@ class Copier(JobRunner[JobEvent]):
         found: dict[str, ObjectInfo] = {}
         with Engine(min(len(keys), self.workers, 16), cancel=self.cancel_token, name="mputui-head") as engine:
             for key, result in engine.map_unordered(
-                lambda k: head_object(self.dst_conn, dst.bucket, k), keys
+                lambda k: head_object(self.dst_conn, dst.bucket, k, metadata=True), keys
             ):
                 if isinstance(result, BaseException):
                     raise result
@@ -213,9 +213,9 @@ class Copier(JobRunner[JobEvent]):
             return True
         # Listings carry no metadata: the MD5 (or copy marker) may be in it.
         if not src.headed:
-            src = head_object(self.src_conn, src.bucket, src.key) or src
+            src = head_object(self.src_conn, src.bucket, src.key, metadata=True) or src
         if not dst.headed:
-            dst = head_object(self.dst_conn, dst.bucket, dst.key) or dst
+            dst = head_object(self.dst_conn, dst.bucket, dst.key, metadata=True) or dst
         return same_content(src, dst)
 
     def _job_id(self, src: ObjectInfo, dst_bucket: str, dst_key: str) -> str:
@@ -299,7 +299,7 @@ class Copier(JobRunner[JobEvent]):
         t0 = time.monotonic()
         parts = Engine(self.workers, cancel=self.cancel_token, name="mputui-part")
         try:
-            src = head_object(self.src_conn, source.bucket, source.key)
+            src = head_object(self.src_conn, source.bucket, source.key, metadata=True)
             if src is None or src.etag != record.src_etag:
                 why = "no longer exists" if src is None else f"changed (ETag {record.src_etag} → {src.etag})"
                 abort_record(self.transfer, self.journal, record)
@@ -346,7 +346,8 @@ class Copier(JobRunner[JobEvent]):
         self.cancel_token.check()
         # A fresh HEAD: the metadata to carry, and the ETag every source read will insist on.
         src = with_retries(
-            lambda: head_object(self.src_conn, item.src.bucket, item.src.key), cancel=self.cancel_token
+            lambda: head_object(self.src_conn, item.src.bucket, item.src.key, metadata=True),
+            cancel=self.cancel_token,
         )
         if src is None:
             raise MputuiError(f"source {item.src.url} disappeared before it was copied")

@@ -32,16 +32,16 @@ from typing import Any, Generic, NoReturn, Protocol, TypeVar
 from mputui.jobs.engine import Cancelled, CancelToken, Engine, RetryPolicy, is_retryable
 from mputui.jobs.events import JobAborted, PartState, ProgressTracker, S3Source
 from mputui.jobs.journal import JobRecord, Journal
-from mputui.jobs.objects import ObjectInfo, head_object, same_content, strip_etag
 from mputui.jobs.plan import part_range, part_sizes
 from mputui.jobs.transfer import Transfer
 from mputui.s3.actions import abort_upload, upload_exists
-from mputui.s3.checksums import multipart_etag, plain_md5
+from mputui.s3.checksums import multipart_etag, plain_md5, quoted_etag
 from mputui.s3.commit import complete_upload, plan_commit
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe, is_gone
 from mputui.s3.inventory import key_uploads, list_parts
 from mputui.s3.models import Part, Upload
+from mputui.s3.objects import ObjectInfo, head_object, same_content
 
 # Test hook (used by tests/test_copy_resume.py): after this many parts are journaled in this process, the
 # process sends itself SIGKILL: no cleanup, no flush, exactly like kill -9. Read only here; unset in normal use.
@@ -238,7 +238,7 @@ class MultipartJob(Generic[ResultT]):
 
     def _upload_vanished(self) -> bool:
         r = self.record
-        existing = head_object(self.t.dst_conn, r.dst_bucket, r.dst_key)
+        existing = head_object(self.t.dst_conn, r.dst_bucket, r.dst_key, metadata=True)
         if existing is not None and existing.size == r.src_size and self.source.is_ours(r, existing):
             return True
         if not self.source.can_recreate:
@@ -312,9 +312,7 @@ class MultipartJob(Generic[ResultT]):
         r = self.record
         assert r.upload_id is not None
         sizes = part_sizes(r.src_size, r.part_size)
-        parts = [
-            Part(n, sizes[n - 1], f'"{strip_etag(r.done[n])}"', None) for n in range(1, r.parts_total + 1)
-        ]
+        parts = [Part(n, sizes[n - 1], quoted_etag(r.done[n]), None) for n in range(1, r.parts_total + 1)]
         plan = plan_commit(r.dst_bucket, r.dst_key, r.upload_id, parts)
         if not plan.ok:
             raise JobFailed(f"cannot complete {r.dst}: {'; '.join(plan.problems)}", resumable=True)
@@ -558,7 +556,7 @@ def completed_by_record(conn: S3Connection, record: JobRecord) -> ObjectInfo | N
     the content MD5 the job stored on the object (``x-amz-meta-md5``: put, copies of a plain-ETag source) or the
     source's ETag (copies).
     """
-    existing = head_object(conn, record.dst_bucket, record.dst_key)
+    existing = head_object(conn, record.dst_bucket, record.dst_key, metadata=True)
     if existing is None or existing.size != record.src_size:
         return None
     n = record.parts_total

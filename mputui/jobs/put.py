@@ -39,7 +39,6 @@ from mputui.jobs.journal import JobRecord, Journal, clean_endpoint
 from mputui.jobs.kinds import Action, JobKind, Outcome, PutMethod
 from mputui.jobs.localfiles import LocalFile, digest_file, gzip_bytes, read_range, stream_file
 from mputui.jobs.multipart import JobFailed, abort_record
-from mputui.jobs.objects import ObjectInfo
 from mputui.jobs.put_plan import PutItem, PutOptions, PutPlan, PutPlanner, put_job_id
 from mputui.jobs.runner import JobRunner
 from mputui.jobs.sources import file_job
@@ -54,6 +53,7 @@ from mputui.jobs.upload import (
 from mputui.parsing import S3Url
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe
+from mputui.s3.objects import ObjectInfo
 
 OBJECT_WORKERS = 16  # files in flight at once; their parts share the part workers
 

@@ -19,11 +19,11 @@ from mputui.jobs.journal import GZIP_SUFFIX, JobIndex, JobRecord, Journal, clean
 from mputui.jobs.kinds import Action, JobKind
 from mputui.jobs.localfiles import Digest, LocalFile, digest_file, guess_content_type, walk
 from mputui.jobs.multipart import completed_by_record
-from mputui.jobs.objects import ObjectInfo, head_object, list_objects
 from mputui.jobs.plan import DEFAULT_PART_SIZE, MAX_SINGLE_COPY, dest_dir, effective_part_size, part_count
 from mputui.parsing import S3Url
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
+from mputui.s3.objects import ObjectInfo, head_object, list_objects
 
 MODES = ("add", "update", "always")
 MIB = 1024 * 1024
@@ -203,7 +203,9 @@ class PutPlanner:
     def _remote(self, dst: S3Url, files: list[LocalFile]) -> dict[str, ObjectInfo]:
         """What the destination holds under the prefix (one paged listing, not a HEAD per file)."""
         if len(files) == 1 and files[0].key == dst.key:
-            found = with_retries(lambda: head_object(self.conn, dst.bucket, dst.key), cancel=self.cancel)
+            found = with_retries(
+                lambda: head_object(self.conn, dst.bucket, dst.key, metadata=True), cancel=self.cancel
+            )
             return {dst.key: found} if found is not None else {}
         return {o.key: o for o in list_objects(self.conn, dst.bucket, dest_dir(dst))}
 
@@ -249,7 +251,8 @@ class PutPlanner:
         if existing.md5 is None:
             existing = (
                 with_retries(
-                    lambda: head_object(self.conn, existing.bucket, existing.key), cancel=self.cancel
+                    lambda: head_object(self.conn, existing.bucket, existing.key, metadata=True),
+                    cancel=self.cancel,
                 )
                 or existing
             )
@@ -379,7 +382,7 @@ class PutPlanner:
         found = list(plain)
         with Engine(min(16, len(need_head)), cancel=self.cancel, name="mputui-head") as engine:
             for _, result in engine.map_unordered(
-                lambda o: head_object(self.conn, o.bucket, o.key), need_head
+                lambda o: head_object(self.conn, o.bucket, o.key, metadata=True), need_head
             ):
                 if isinstance(result, ObjectInfo) and result.md5 is not None:
                     found.append(result)

@@ -13,7 +13,6 @@ from mputui.jobs.journal import JobRecord
 from mputui.jobs.kinds import PutMethod
 from mputui.jobs.localfiles import read_range
 from mputui.jobs.multipart import JobContext, JobFailed, MultipartJob, completed_by_record
-from mputui.jobs.objects import MD5_META, ObjectInfo, head_object, same_content, strip_etag
 from mputui.jobs.transfer import SourceChanged, Transfer
 from mputui.jobs.upload import (
     ContentChanged,
@@ -22,9 +21,10 @@ from mputui.jobs.upload import (
     b64md5,
     object_headers,
 )
-from mputui.s3.checksums import multipart_etag, plain_md5
+from mputui.s3.checksums import multipart_etag, normalize_etag, plain_md5
 from mputui.s3.errors import describe
 from mputui.s3.models import Part
+from mputui.s3.objects import MD5_META, ObjectInfo, head_object, same_content
 
 
 class CopyRanges:
@@ -42,7 +42,7 @@ class CopyRanges:
         return self.src
 
     def keep(self, part: Part) -> str | None:
-        return strip_etag(part.etag) or None  # the server's word: each part was copied from this version
+        return normalize_etag(part.etag) or None  # the server's word: each part was copied from this version
 
     def is_ours(self, record: JobRecord, obj: ObjectInfo) -> bool:
         return same_content(self.src, obj)
@@ -90,7 +90,7 @@ class CopyRanges:
         )
 
     def _changed(self, record: JobRecord) -> bool:
-        current = head_object(self.t.src_conn, self.src.bucket, self.src.key)
+        current = head_object(self.t.src_conn, self.src.bucket, self.src.key, metadata=True)
         return current is None or current.etag != record.src_etag
 
 
@@ -156,7 +156,7 @@ class FileChunks:
                 ContentMD5=b64md5(md5),
             )
             del data
-        etag = strip_etag(response.get("ETag"))
+        etag = normalize_etag(response.get("ETag"))
         if plain_md5(etag) is not None and etag.lower() != md5:
             raise ContentChanged(
                 f"{record.path} changed while being uploaded (part {part_number} no longer has MD5 {md5}); "

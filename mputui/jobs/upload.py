@@ -14,10 +14,10 @@ from typing import Any
 
 from mputui.jobs.events import RunTracker
 from mputui.jobs.multipart import JobContext
-from mputui.jobs.objects import MD5_META, ObjectInfo, strip_etag
-from mputui.s3.checksums import plain_md5
+from mputui.s3.checksums import normalize_etag, plain_md5
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
+from mputui.s3.objects import MD5_META, ObjectInfo
 
 
 class ContentChanged(MputuiError):
@@ -107,7 +107,7 @@ def put_small(
         Metadata={MD5_META: md5},
         **object_headers(content_type, content_encoding),
     )
-    etag = strip_etag(response.get("ETag")).lower()
+    etag = normalize_etag(response.get("ETag")).lower()
     if plain_md5(etag) is not None and etag != md5:
         raise ContentChanged(f"s3://{bucket}/{key}: the server stored other bytes (ETag {etag}, MD5 {md5})")
     return etag

@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from mputui.s3.checksums import quoted_etag
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, is_gone
 from mputui.s3.lean import key_path, parse_list_parts
@@ -42,10 +43,6 @@ GATHER_PAUSE = 0.002
 
 class ScanCancelled(Exception):
     """Raised inside workers to unwind when the scan was cancelled."""
-
-
-def _strip_etag(etag: str | None) -> str:
-    return (etag or "").strip()
 
 
 def list_parts(
@@ -83,7 +80,7 @@ def _parts_of(page: dict[str, Any]) -> list[Part]:
         Part(
             part_number=int(p["PartNumber"]),
             size=int(p.get("Size", 0)),
-            etag=_strip_etag(p.get("ETag")),
+            etag=quoted_etag(p.get("ETag")),
             last_modified=p.get("LastModified"),
         )
         for p in page.get("Parts", [])
