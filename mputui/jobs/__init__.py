@@ -1,6 +1,6 @@
 """Headless jobs: the engine (thread pool, retries, cancel, progress) and what runs on it.
 
-- ``engine``    Engine, CancelToken, RetryPolicy, with_retries, is_retryable
+- ``engine``    Engine, RetryPolicy, with_retries, is_retryable (cancel with ``mputui.s3.cancel.CancelToken``)
 - ``events``    the one event vocabulary (Planned, PartSent, ObjectDone, ObjectSkipped, ObjectFailed, JobAborted,
                 JobProgress, RunProgress) over a typed Source (S3Source, FileSource); ProgressTracker, RunTracker
 - ``kinds``     JobKind, Action, CopyMethod, PutMethod, Outcome: the names the journal and the JSON hold
@@ -15,5 +15,5 @@
 - ``resume``    Resumer: finish an abandoned upload from its local file (plan, refuse a wrong file, run)
 - ``upload``    UploadSource, ByteBudget, a small file's PUT, server-side copy; ``localfiles`` walk, globs, digests
 
-Never imports Textual.
+Objects (HEAD, listing, ETags) are ``mputui.s3.objects``. Never imports Textual.
 """

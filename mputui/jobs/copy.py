@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from mputui.jobs.engine import Cancelled, CancelToken, Engine, with_retries
+from mputui.jobs.engine import Engine, with_retries
 from mputui.jobs.events import (
     JobAborted,
     JobEvent,
@@ -46,6 +46,7 @@ from mputui.jobs.runner import JobRunner
 from mputui.jobs.sources import copy_job
 from mputui.jobs.transfer import SourceChanged, Transfer
 from mputui.parsing import S3Url
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe
 from mputui.s3.objects import ObjectInfo, head_object, list_objects, same_content

@@ -5,12 +5,12 @@ ended. The CLI's ``mputui jobs resume`` and the TUI's R both call it."""
 from __future__ import annotations
 
 from mputui.jobs.copy import Copier, CopySummary
-from mputui.jobs.engine import Cancelled, CancelToken
 from mputui.jobs.events import EventCallback
 from mputui.jobs.journal import JobRecord, Journal
 from mputui.jobs.kinds import JobKind
 from mputui.jobs.put import PutSummary, Putter
 from mputui.jobs.resume import ResumePlan, Resumer, ResumeSummary
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
 

@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
-from mputui.jobs.engine import Cancelled, CancelToken, Engine, RetryPolicy, is_retryable
+from mputui.jobs.engine import Engine, RetryPolicy, is_retryable
 from mputui.jobs.events import JobAborted, PartState, ProgressTracker, S3Source
 from mputui.jobs.journal import JobRecord, Journal
 from mputui.jobs.plan import part_range, part_sizes
 from mputui.jobs.transfer import Transfer
 from mputui.s3.actions import abort_upload, upload_exists
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.checksums import multipart_etag, plain_md5, quoted_etag
 from mputui.s3.commit import complete_upload, plan_commit
 from mputui.s3.connect import S3Connection
@@ -174,7 +175,7 @@ class MultipartJob(Generic[ResultT]):
         self.record = record
         self.source = source
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = CancelToken()  # the first failure stops the job's other parts
         self.parts_sent = 0
         self.bytes_sent = 0
         self.creator = UploadCreator(ctx.transfer, ctx.parts.cancel)
@@ -266,14 +267,14 @@ class MultipartJob(Generic[ResultT]):
                 tracker.set_state(n, PartState.FAILED)
                 if failure is None or isinstance(failure, Cancelled):
                     failure = result
-                self._stop.set()
+                self._stop.cancel()
         if self.ctx.parts.cancel.cancelled:
             raise Cancelled
         if failure is not None:
             self.fail(failure)
 
     def _send(self, n: int, tracker: ProgressTracker) -> None:
-        if self._stop.is_set():
+        if self._stop.cancelled:
             raise Cancelled
         r = self.record
         assert r.upload_id is not None

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from mputui.jobs.engine import Cancelled, CancelToken, Engine, with_retries
+from mputui.jobs.engine import Engine, with_retries
 from mputui.jobs.events import (
     FileSource,
     JobAborted,
@@ -51,6 +51,7 @@ from mputui.jobs.upload import (
     server_copy,
 )
 from mputui.parsing import S3Url
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe
 from mputui.s3.objects import ObjectInfo
@@ -248,7 +249,7 @@ class Putter(JobRunner[JobEvent]):
                 # MD5 pass hashed, so the part MD5s from that pass are its Content-MD5s.
                 fd, temp = tempfile.mkstemp(dir=scratch, suffix=".gz")
                 with os.fdopen(fd, "wb") as out:
-                    stream_file(path, out, gzip_it=True, cancelled=lambda: self.cancel_token.cancelled)
+                    stream_file(path, out, gzip_it=True, cancel=self.cancel_token)
                 path = temp
             source = UploadSource(
                 path=path,

@@ -14,13 +14,14 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from mputui.jobs.engine import CancelToken, Engine, with_retries
+from mputui.jobs.engine import Engine, with_retries
 from mputui.jobs.journal import GZIP_SUFFIX, JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
 from mputui.jobs.kinds import Action, JobKind
 from mputui.jobs.localfiles import Digest, LocalFile, digest_file, guess_content_type, walk
 from mputui.jobs.multipart import completed_by_record
 from mputui.jobs.plan import DEFAULT_PART_SIZE, MAX_SINGLE_COPY, dest_dir, effective_part_size, part_count
 from mputui.parsing import S3Url
+from mputui.s3.cancel import CancelToken
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
 from mputui.s3.objects import ObjectInfo, head_object, list_objects
@@ -233,7 +234,7 @@ class PutPlanner:
             item.part_size,
             gzip_it=self.options.gzip,
             progress=self._hashed,
-            cancelled=lambda: self.cancel.cancelled,
+            cancel=self.cancel,
         )
 
     def _decide(self, item: PutItem, existing: ObjectInfo | None) -> PutItem:

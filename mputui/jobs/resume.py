@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mputui.jobs.engine import Cancelled, CancelToken, Engine
+from mputui.jobs.engine import Engine
 from mputui.jobs.events import FileSource, JobEvent, RunTracker
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
 from mputui.jobs.kinds import JobKind, Outcome, PutMethod
@@ -38,6 +38,7 @@ from mputui.jobs.upload import (
     UploadContext,
     UploadSource,
 )
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.checksums import md5_range, plain_md5
 from mputui.s3.commit import format_ranges as ranges
 from mputui.s3.connect import S3Connection
@@ -126,7 +127,7 @@ def plan_resume(
     overwrite_mismatched: bool = False,
     journal: Journal | None = None,
     progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] = lambda: False,
+    cancel: CancelToken | None = None,
 ) -> ResumePlan:
     """Compare the file with the upload's listed parts (reads only the chunks of listed parts, once).
 
@@ -212,7 +213,7 @@ def plan_resume(
         problems.append(f"the file needs {total:,} parts of {part_size} bytes: more than S3's {MAX_PARTS:,}")
     if total > 1 and part_size < MIN_PART_SIZE:
         problems.append(f"part size {part_size} bytes is under 5 MiB: the upload could never be completed")
-    present, mismatched, unknown, md5s = _compare(path, listed, file_size, part_size, progress, cancelled)
+    present, mismatched, unknown, md5s = _compare(path, listed, file_size, part_size, progress, cancel)
     if mismatched and not overwrite_mismatched:
         problems.append(
             f"part(s) {ranges(list(mismatched))} do not match the same bytes of {path}: wrong file? "
@@ -248,7 +249,7 @@ def _compare(
     file_size: int,
     part_size: int,
     progress: Callable[[int, int], None] | None,
-    cancelled: Callable[[], bool],
+    cancel: CancelToken | None,
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], dict[int, str]]:
     present: list[int] = []
     mismatched: list[int] = []
@@ -265,8 +266,8 @@ def _compare(
             to_hash.append(p)
 
     def local_md5(p: Part) -> str:
-        if cancelled():
-            raise Cancelled
+        if cancel is not None:
+            cancel.check()
         with open(path, "rb") as handle:
             handle.seek(part_range(p.part_number, file_size, part_size)[0])
             local, got = md5_range(handle, p.size)
@@ -359,7 +360,7 @@ class Resumer(JobRunner[JobEvent]):
             overwrite_mismatched=overwrite_mismatched,
             journal=self.journal,
             progress=progress,
-            cancelled=lambda: self.cancel_token.cancelled,
+            cancel=self.cancel_token,
         )
 
     def run(self, plan: ResumePlan) -> ResumeSummary:

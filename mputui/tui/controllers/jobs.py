@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from mputui.jobs.copy import Copier, CopyPlan, CopySummary
-from mputui.jobs.engine import CancelToken
 from mputui.jobs.events import (
     FileSource,
     JobAborted,
@@ -33,6 +32,7 @@ from mputui.jobs.journaled import resume as resume_job
 from mputui.jobs.kinds import JobKind, Outcome
 from mputui.jobs.resume import ResumePlan, Resumer, ResumeSummary
 from mputui.parsing import parse_s3_url
+from mputui.s3.cancel import CancelToken
 from mputui.s3.errors import MputuiError, describe
 from mputui.tui.format import count_text
 from mputui.tui.messages import JobEnded, JobEventPosted, JournalLoaded

@@ -9,8 +9,9 @@ from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.errors import describe
-from mputui.s3.inventory import ScanCancelled, list_parts
+from mputui.s3.inventory import list_parts
 from mputui.s3.models import Upload
 from mputui.tui.messages import PartsListed
 from mputui.tui.text import one_line
@@ -73,10 +74,9 @@ class PartsController:
             self.app.post_message(PartsListed(upload, None, "not connected"))
             return
         try:
-            parts = list_parts(
-                conn, upload.bucket, upload.key, upload.upload_id, cancelled=lambda: worker.is_cancelled
-            )
-        except ScanCancelled:
+            cancel = CancelToken(also=lambda: worker.is_cancelled)
+            parts = list_parts(conn, upload.bucket, upload.key, upload.upload_id, cancel=cancel)
+        except Cancelled:
             return
         except Exception as exc:
             self.app.post_message(PartsListed(upload, None, describe(exc)))
