@@ -20,9 +20,9 @@ from mputui.s3.models import PartFlags, Problem, ProblemCode
 
 if TYPE_CHECKING:
     from mputui.jobs.copy import CopyPlan
-    from mputui.s3.actions import ExistingObject
     from mputui.s3.checksums import FileVerification
     from mputui.s3.commit import CommitPlan
+    from mputui.s3.objects import ObjectInfo
 
 # Untrusted text (object keys, bucket names, upload ids, anything a server sent) is shown through
 # ``safe_text``, by the CLI and by the TUI: one definition of what a terminal may be given raw.
@@ -335,7 +335,7 @@ def commit_plan_lines(plan: CommitPlan) -> list[Line]:
     return lines
 
 
-def replace_warning(existing: ExistingObject) -> str:
+def replace_warning(existing: ObjectInfo) -> str:
     """What a commit does to the object already at its key."""
     return (
         f"an object already exists at this key and will be replaced "

@@ -15,7 +15,7 @@ import pytest
 
 from mputui.cli.common import Context, ask, refuse_unsafe
 from mputui.cli.job_output import LiveLine, shared_event_json, shared_event_text
-from mputui.jobs.events import JobAborted, ObjectFailed, ObjectSkipped
+from mputui.jobs.events import FileSource, JobAborted, ObjectFailed, ObjectSkipped, S3Source
 from mputui.jobs.journal import Journal
 from mputui.jobs.runner import JobRunner
 from mputui.s3.connect import ConnectionSettings
@@ -84,7 +84,7 @@ def test_ask_takes_only_yes(monkeypatch: pytest.MonkeyPatch, answer: str, expect
 
 
 def test_shared_events_name_their_source_per_command() -> None:
-    failed = ObjectFailed("s3://a/k", "s3://b/k", 5, "AccessDenied", job_id="j1", resumable=True)
+    failed = ObjectFailed(S3Source("a", "k"), "s3://b/k", 5, "AccessDenied", job_id="j1", resumable=True)
     assert shared_event_json(failed, source_field="src") == {
         "type": "failed",
         "src": "s3://a/k",
@@ -94,7 +94,9 @@ def test_shared_events_name_their_source_per_command() -> None:
         "job": "j1",
         "resumable": True,
     }
-    skipped = shared_event_json(ObjectSkipped("/tmp/f", "s3://b/f", 7, "same MD5"), source_field="path")
+    skipped = shared_event_json(
+        ObjectSkipped(FileSource("/tmp/f"), "s3://b/f", 7, "same MD5"), source_field="path"
+    )
     assert skipped == {
         "type": "skipped",
         "path": "/tmp/f",
@@ -102,7 +104,9 @@ def test_shared_events_name_their_source_per_command() -> None:
         "size": 7,
         "reason": "same MD5",
     }
-    aborted = shared_event_json(JobAborted("j2", "/tmp/g", "s3://b/g", "file changed"), source_field="path")
+    aborted = shared_event_json(
+        JobAborted("j2", FileSource("/tmp/g"), "s3://b/g", "file changed"), source_field="path"
+    )
     assert aborted == {
         "type": "aborted",
         "job": "j2",
@@ -115,10 +119,10 @@ def test_shared_events_name_their_source_per_command() -> None:
 
 def test_shared_error_lines_render_hostile_keys_literally() -> None:
     ctx = context()
-    assert shared_event_text(ctx, ObjectFailed("s3://a/\x1b[2Jk\n", "s3://b/[b]x", 1, "boom"))
+    assert shared_event_text(ctx, ObjectFailed(S3Source("a", "\x1b[2Jk\n"), "s3://b/[b]x", 1, "boom"))
     line = ctx.err.getvalue()  # type: ignore[attr-defined]
     assert line.count("\n") == 1 and "\x1b" not in line and "[b]x" in line and line.endswith(": boom\n")
-    assert not shared_event_text(ctx, ObjectSkipped("a", "b", 1, "same"))
+    assert not shared_event_text(ctx, ObjectSkipped(FileSource("a"), "b", 1, "same"))
 
 
 def test_live_line_is_silent_off_a_terminal_and_for_json() -> None:

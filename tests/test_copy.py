@@ -14,7 +14,7 @@ import pytest
 from conftest import BucketFactory, S3Server, run_cli
 from mputui.cli import main as cli_main
 from mputui.jobs.copy import Copier
-from mputui.jobs.events import CopyEvent, JobAborted, ObjectFailed, PartCopied
+from mputui.jobs.events import JobAborted, JobEvent, ObjectFailed, PartSent
 from mputui.jobs.journal import Journal
 from mputui.parsing import parse_s3_url
 from mputui.s3.connect import S3Connection
@@ -210,11 +210,11 @@ def test_source_changing_mid_copy_aborts_cleanly(
     client = s3_server.client()
     src, dst = s3_bucket_factory(), s3_bucket_factory()
     client.put_object(Bucket=src, Key="moving", Body=os.urandom(16 * MIB))
-    events: list[CopyEvent] = []
+    events: list[JobEvent] = []
 
-    def on_event(event: CopyEvent) -> None:
+    def on_event(event: JobEvent) -> None:
         events.append(event)
-        if isinstance(event, PartCopied) and sum(isinstance(e, PartCopied) for e in events) == 1:
+        if isinstance(event, PartSent) and sum(isinstance(e, PartSent) for e in events) == 1:
             client.put_object(Bucket=src, Key="moving", Body=os.urandom(16 * MIB))
 
     conn = S3Connection(s3_server.settings(concurrency=1))

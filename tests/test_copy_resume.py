@@ -17,7 +17,7 @@ from typing import Any
 
 from conftest import BucketFactory, S3Server, run_cli
 from mputui.jobs.copy import Copier
-from mputui.jobs.events import CopyEvent, JobProgress, ObjectFailed, PartCopied, PartState
+from mputui.jobs.events import JobEvent, JobProgress, ObjectFailed, PartSent, PartState, S3Source
 from mputui.jobs.journal import JobRecord, Journal, job_id_for
 from mputui.jobs.plan import part_count
 from mputui.parsing import parse_s3_url
@@ -196,8 +196,7 @@ def test_an_upload_created_but_not_yet_journaled_is_adopted_not_orphaned(
         id=job_id_for(
             conn.endpoint_url, f"s3://{src}/big.bin", conn.endpoint_url, f"s3://{dst}/big.bin", etag
         ),
-        src_bucket=src,
-        src_key="big.bin",
+        source=S3Source(src, "big.bin"),
         src_etag=etag,
         src_size=SIZE,
         dst_bucket=dst,
@@ -229,10 +228,10 @@ def test_cancel_keeps_the_job_resumable(
     journal = Journal(tmp_path / "jobs")
     progress: list[JobProgress] = []
 
-    def on_event(event: CopyEvent) -> None:
+    def on_event(event: JobEvent) -> None:
         if isinstance(event, JobProgress):
             progress.append(event)
-        if isinstance(event, PartCopied):
+        if isinstance(event, PartSent):
             copier.cancel()
 
     copier = Copier(conn, part_size=PART, journal=journal, on_event=on_event)
@@ -245,10 +244,10 @@ def test_cancel_keeps_the_job_resumable(
     (upload,) = uploads(client, dst)
     assert upload["UploadId"] == record.upload_id
 
-    done: list[CopyEvent] = []
+    done: list[JobEvent] = []
     resumed = Copier(conn, journal=journal, on_event=done.append).resume(record)
     assert (resumed.copied, resumed.parts_copied) == (1, 3)
-    assert sorted(e.part_number for e in done if isinstance(e, PartCopied)) == [2, 3, 4]
+    assert sorted(e.part_number for e in done if isinstance(e, PartSent)) == [2, 3, 4]
     assert client.get_object(Bucket=dst, Key="big.bin")["Body"].read() == data
     assert uploads(client, dst) == [] and journal.records() == []
 
@@ -261,7 +260,7 @@ def test_a_job_running_elsewhere_is_not_started_twice(
     setup_source(client, src)
     conn = S3Connection(moto_server.settings())
     journal = Journal(tmp_path / "jobs")
-    events: list[CopyEvent] = []
+    events: list[JobEvent] = []
     copier = Copier(conn, part_size=PART, journal=journal, on_event=events.append)
     plan = copier.plan(parse_s3_url(f"s3://{src}/big.bin"), parse_s3_url(f"s3://{dst}/big.bin"))
     job_id = plan.items[0].job_id

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from conftest import BucketFactory, S3Server
 from mputui.jobs.abort import abort_uploads
+from mputui.jobs.events import S3Source
 from mputui.jobs.journal import JobRecord, Journal
 from mputui.s3.connect import S3Connection
 from mputui.s3.models import Upload
@@ -22,7 +23,7 @@ def test_abort_uploads_removes_journal_records(
     journal = Journal(tmp_path)
     journal.save(
         JobRecord(
-            id="j1", src_bucket="a", src_key="s", src_etag="e", src_size=1, dst_bucket=bucket, dst_key="k0",
+            id="j1", source=S3Source("a", "s"), src_etag="e", src_size=1, dst_bucket=bucket, dst_key="k0",
             part_size=5, parts_total=1, upload_id=ids[0],
         )
     )  # fmt: skip

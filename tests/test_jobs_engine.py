@@ -10,8 +10,9 @@ import time
 import botocore.exceptions as bexc
 import pytest
 
-from mputui.jobs.engine import Cancelled, CancelToken, Engine, RetryPolicy, is_retryable, with_retries
+from mputui.jobs.engine import Engine, RetryPolicy, is_retryable, with_retries
 from mputui.jobs.events import JobProgress, PartState, ProgressTracker
+from mputui.s3.cancel import Cancelled, CancelToken
 
 FAST = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.002)
 
@@ -155,9 +156,21 @@ def test_jobs_modules_import_no_textual() -> None:
     code = (
         "import sys\n"
         "import mputui.jobs.abort, mputui.jobs.copy, mputui.jobs.engine, mputui.jobs.events, mputui.jobs.journal\n"
-        "import mputui.jobs.multipart, mputui.jobs.objects, mputui.jobs.plan, mputui.jobs.transfer\n"
+        "import mputui.jobs.multipart, mputui.jobs.plan, mputui.jobs.transfer\n"
         "import mputui.cli.copy, mputui.cli.jobs\n"
         "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_cancel_token_follows_an_outside_flag_and_stays_cancelled() -> None:
+    flag = [False]
+    token = CancelToken(also=lambda: flag[0])
+    assert not token.cancelled and not token.sleep(0.01)
+    flag[0] = True
+    assert token.cancelled
+    flag[0] = False  # latched: work that saw the cancel must not see it undone
+    assert token.cancelled and token.sleep(5)
+    with pytest.raises(Cancelled):
+        token.check()

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
+from mputui.jobs.events import FileSource, S3Source
+from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for, record_job_id
 from mputui.s3.errors import MputuiError
 
 
 def record(job_id: str = "0123456789abcdef", **overrides: object) -> JobRecord:
     values: dict[str, object] = {
         "id": job_id,
-        "src_bucket": "a",
-        "src_key": "big/file",
+        "source": S3Source("a", "big/file"),
         "src_etag": "abc-3",
         "src_size": 12 * 1024 * 1024,
         "dst_bucket": "b",
@@ -194,3 +194,78 @@ def test_an_old_part_log_without_its_record_is_removed_at_open(tmp_path: Path) -
     os.utime(orphan, (1_000_000_000, 1_000_000_000))
     Journal(tmp_path)
     assert not orphan.exists() and young.exists()
+
+
+# Records as mputui wrote them before the record was typed by its source: a put stored its file in src_key.
+OLD_PUT_RECORD = {
+    "id": "5f0c1e2d3a4b5c6d",
+    "src_bucket": "",
+    "src_key": "/data/site/big.iso",
+    "src_etag": "9e107d9d372bb6826bd81d3542a419d6",
+    "src_size": 12582912,
+    "dst_bucket": "b",
+    "dst_key": "www/big.iso",
+    "part_size": 5242880,
+    "parts_total": 3,
+    "method": "multipart",
+    "kind": "put",
+    "upload_id": "up-9",
+    "done": {"1": "e1"},
+    "src_endpoint": None,
+    "dst_endpoint": "http://127.0.0.1:9000",
+    "src_profile": None,
+    "dst_profile": None,
+    "created": "2026-11-30T10:00:00.000000Z",
+    "updated": "2026-11-30T10:00:05.000000Z",
+    "version": 1,
+    "extra": {"content_type": "application/octet-stream", "content_encoding": "", "file_size": "12582912"},
+}
+OLD_COPY_RECORD = {
+    **OLD_PUT_RECORD,
+    "id": "a1b2c3d4e5f60718",
+    "src_bucket": "a",
+    "src_key": "big/file",
+    "src_etag": "abc-3",
+    "kind": "copy",
+    "method": "stream-multipart",
+    "extra": {},
+}
+
+
+def test_records_written_before_typed_sources_still_load(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    for data in (OLD_PUT_RECORD, OLD_COPY_RECORD):
+        journal.path(str(data["id"])).write_text(json.dumps(data))
+        os.chmod(journal.path(str(data["id"])), 0o600)
+    put = journal.load(str(OLD_PUT_RECORD["id"]))
+    copy = journal.load(str(OLD_COPY_RECORD["id"]))
+    assert put is not None and copy is not None
+    assert (put.source, put.path, put.src, put.kind, put.method) == (
+        FileSource("/data/site/big.iso"),
+        "/data/site/big.iso",
+        "/data/site/big.iso",
+        "put",
+        "multipart",
+    )
+    assert (copy.source, copy.src, copy.method) == (
+        S3Source("a", "big/file"),
+        "s3://a/big/file",
+        "stream-multipart",
+    )
+    assert put.done == {1: "e1"}
+    old_id = record_job_id(put)
+    # Saved again, a file job stores its path as a path; the job keeps its identity.
+    journal.save(put)
+    data = json.loads(journal.path(put.id).read_text())
+    assert data["src_path"] == "/data/site/big.iso" and "src_key" not in data and "src_bucket" not in data
+    again = journal.load(put.id)
+    assert again is not None and again.source == put.source and record_job_id(again) == old_id
+    assert json.loads(journal.path(copy.id).read_text())["src_key"] == "big/file"
+
+
+def test_a_record_with_an_unknown_kind_is_damaged(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    path = journal.path("0000000000000bad")
+    path.write_text(json.dumps({**OLD_COPY_RECORD, "id": "0000000000000bad", "kind": "sync"}))
+    os.chmod(path, 0o600)
+    assert journal.records() == [] and journal.damaged() == [path]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from mputui.jobs.objects import ObjectInfo, destination_metadata, same_content
 from mputui.jobs.plan import (
     GIB,
     MAX_PARTS,
@@ -20,6 +19,7 @@ from mputui.jobs.plan import (
     uses_multipart,
 )
 from mputui.parsing import ParseError, parse_s3_url
+from mputui.s3.objects import ObjectInfo, destination_metadata, same_content
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import pytest
 from test_copy_resume import crash_copy, env_for, journal_files, setup_source, uploads
 
 from conftest import BucketFactory, S3Server, run_cli
+from mputui.jobs.events import S3Source
 from mputui.jobs.journal import JobRecord, Journal
 from mputui.locations import state_dir
 from mputui.s3.errors import MputuiError
@@ -49,8 +50,7 @@ def test_jobs_resume_without_yes_off_a_terminal_is_refused(
 def _record(job_id: str = "0123456789abcdef") -> JobRecord:
     return JobRecord(
         id=job_id,
-        src_bucket="a",
-        src_key="k",
+        source=S3Source("a", "k"),
         src_etag="e",
         src_size=10,
         dst_bucket="b",

@@ -19,6 +19,7 @@ import pytest
 from test_inventory import make_uploads
 
 from conftest import BucketFactory, S3Server, empty_bucket
+from mputui.s3.cancel import CancelToken
 from mputui.s3.connect import ConnectionSettings, S3Connection
 from mputui.s3.inventory import InventoryScan
 from mputui.s3.lean import key_path, parse_list_parts
@@ -624,15 +625,13 @@ def test_cancelled_calls_are_not_sent() -> None:
 
     with RawServer(serve) as server:
         conn = raw_connection(server, concurrency=2)
-        cancel = threading.Event()
+        cancel = CancelToken()
         answers = Answers()
-        loop = LeanLoop(
-            conn._lean_client(), concurrency=2, connect_timeout=2, read_timeout=5, cancelled=cancel.is_set
-        )
+        loop = LeanLoop(conn._lean_client(), concurrency=2, connect_timeout=2, read_timeout=5, cancel=cancel)
         with loop:
             loop.submit([(call(1), answers)])
             assert ok(answers.one()).body == expected_target(1)
-            cancel.set()
+            cancel.cancel()
             loop.submit((call(n), answers) for n in range(2, 6))
             rest = answers.wait(4)
         assert all(isinstance(r, LoopCancelled) for _, r in rest), rest

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mputui.jobs.localfiles import _HashSink, digest_file, gzip_bytes, stream_file
+from mputui.s3.cancel import CancelToken
 
 PART = 64 * 1024
 
@@ -64,5 +65,5 @@ def test_a_cancelled_pass_leaves_no_thread_behind(tmp_path: Path) -> None:
         return calls > 2
 
     with pytest.raises(InterruptedError):
-        digest_file(path, 1024 * 1024, cancelled=cancelled)
+        digest_file(path, 1024 * 1024, cancel=CancelToken(also=cancelled))
     assert threading.active_count() == before

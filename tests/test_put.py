@@ -17,7 +17,7 @@ from typing import Any
 from conftest import BucketFactory, S3Server, run_cli
 from mputui.cli.common import Context
 from mputui.cli.put_output import PutPrinter
-from mputui.jobs.upload_events import FileUploaded, PutProgress
+from mputui.jobs.events import FileSource, ObjectDone, RunProgress
 from mputui.s3.checksums import multipart_etag
 from mputui.s3.connect import ConnectionSettings
 
@@ -318,17 +318,17 @@ def test_live_progress_line_on_a_terminal_and_quiet_json() -> None:
     err, out = _Terminal(), io.StringIO()
     ctx = Context(settings=ConnectionSettings(), out=out, err=err, now=datetime.now(UTC))
     printer = PutPrinter(ctx, json_output=False)
-    printer.on_event(PutProgress(2, 5, 3 * MIB, 10 * MIB, 3 * MIB, 0, float(MIB), 7.0, ("s3://b/p/big.iso",)))
+    printer.on_event(RunProgress(2, 5, 3 * MIB, 10 * MIB, 3 * MIB, 0, float(MIB), 7.0, ("s3://b/p/big.iso",)))
     line = err.getvalue()
     assert line.startswith("\r\x1b[K2/5 files  3.0 MiB/10.0 MiB  1.0 MiB/s  ETA 7s  [big.iso]")
-    printer.on_event(FileUploaded("/x/a", "s3://b/p/a", 10, "copy", copy_from="s3://b/p/z"))
+    printer.on_event(ObjectDone(FileSource("/x/a"), "s3://b/p/a", 10, "copy", copy_from="s3://b/p/z"))
     assert "copied   s3://b/p/a" in out.getvalue() and "server-side copy of s3://b/p/z" in out.getvalue()
 
     err, out = _Terminal(), io.StringIO()
     ctx = Context(settings=ConnectionSettings(), out=out, err=err, now=datetime.now(UTC))
     quiet = PutPrinter(ctx, json_output=True)
-    quiet.on_event(PutProgress(2, 5, 3 * MIB, 10 * MIB, 3 * MIB, 0, float(MIB), 7.0))
-    quiet.on_event(FileUploaded("/x/a", "s3://b/p/a", 10, "put", bytes_sent=10))
+    quiet.on_event(RunProgress(2, 5, 3 * MIB, 10 * MIB, 3 * MIB, 0, float(MIB), 7.0))
+    quiet.on_event(ObjectDone(FileSource("/x/a"), "s3://b/p/a", 10, "put", bytes_sent=10))
     assert err.getvalue() == ""
     (line,) = json_lines(out.getvalue())
     assert (line["type"], line["bytes_sent"]) == ("uploaded", 10)

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from conftest import BucketFactory, S3Server, run_cli
-from mputui.jobs.events import ObjectSkipped
+from mputui.jobs.events import JobEvent, ObjectDone, ObjectSkipped, PartSent, RunProgress
 from mputui.jobs.journal import Journal
 from mputui.jobs.put import Putter
 from mputui.jobs.put_plan import PutOptions
-from mputui.jobs.upload_events import FileUploaded, PartUploaded, PutEvent, PutProgress
 from mputui.parsing import parse_s3_url
 from mputui.s3.connect import S3Connection
 
@@ -150,11 +149,11 @@ def test_api_cancel_keeps_the_journal_and_a_rerun_resumes(
     conn = S3Connection(moto_server.settings(concurrency=1))
     journal = Journal(tmp_path / "jobs")
     options = PutOptions(part_size=5 * MIB)
-    events: list[PutEvent] = []
+    events: list[JobEvent] = []
 
-    def on_event(event: PutEvent) -> None:
+    def on_event(event: JobEvent) -> None:
         events.append(event)
-        if isinstance(event, PartUploaded):
+        if isinstance(event, PartSent):
             putter.cancel()
 
     putter = Putter(conn, options, journal=journal, on_event=on_event)
@@ -165,7 +164,7 @@ def test_api_cancel_keeps_the_journal_and_a_rerun_resumes(
     (record,) = journal.records()
     assert record.kind == "put" and len(record.done) == 1
     assert [u["UploadId"] for u in uploads(client, bucket)] == [record.upload_id]
-    assert any(isinstance(e, PutProgress) and e.files_total == 3 for e in events)
+    assert any(isinstance(e, RunProgress) and e.files_total == 3 for e in events)
 
     events.clear()
     putter = Putter(conn, options, journal=journal, on_event=events.append)
@@ -173,7 +172,7 @@ def test_api_cancel_keeps_the_journal_and_a_rerun_resumes(
     assert {i.key: i.action for i in plan.items}["up/a-big.bin"] == "resume"
     summary = putter.run(plan)
     assert (summary.uploaded, summary.resumed, summary.failed, summary.cancelled) == (3, 1, 0, False)
-    resumed = [e for e in events if isinstance(e, FileUploaded) and e.resumed]
+    resumed = [e for e in events if isinstance(e, ObjectDone) and e.resumed]
     assert len(resumed) == 1 and resumed[0].parts_sent == 3
     assert not any(isinstance(e, ObjectSkipped) for e in events)
     for name, data in files.items():

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from conftest import BucketFactory, S3Server, run_cli
+from mputui.jobs.events import JobEvent, ObjectDone, PartSent, RunProgress
 from mputui.jobs.journal import Journal
 from mputui.jobs.resume import Resumer, infer_part_size
-from mputui.jobs.upload_events import FileUploaded, PartUploaded, PutEvent, PutProgress
 from mputui.s3.checksums import multipart_etag
 from mputui.s3.connect import S3Connection
 from mputui.s3.models import Part
@@ -256,12 +256,12 @@ def test_api_cancel_keeps_the_job_and_progress_is_reported(
     upload_id = abandoned_upload(client, bucket, "big.bin", {2: chunk(data, 2)})
     conn = S3Connection(moto_server.settings(concurrency=1))
     journal = Journal(tmp_path / "jobs")
-    events: list[PutEvent] = []
+    events: list[JobEvent] = []
     hashing: list[tuple[int, int]] = []
 
-    def on_event(event: PutEvent) -> None:
+    def on_event(event: JobEvent) -> None:
         events.append(event)
-        if isinstance(event, PartUploaded):
+        if isinstance(event, PartSent):
             resumer.cancel()
 
     resumer = Resumer(conn, journal=journal, on_event=on_event)
@@ -273,12 +273,12 @@ def test_api_cancel_keeps_the_job_and_progress_is_reported(
     assert summary.cancelled and not summary.completed and summary.parts_sent == 1
     (record,) = journal.records()
     assert (record.kind, record.upload_id, sorted(record.done)) == ("resume", upload_id, [1, 2])
-    progress = [e for e in events if isinstance(e, PutProgress)]
+    progress = [e for e in events if isinstance(e, RunProgress)]
     assert progress and progress[-1].bytes_done == 2 * PART and progress[-1].bytes_total == SIZE
 
     events.clear()
     plan2, result = Resumer(conn, journal=journal, on_event=events.append).resume_record(record)
     assert plan2.send == (3, 4, 5) and result is not None and result.completed
-    (done,) = [e for e in events if isinstance(e, FileUploaded)]
+    (done,) = [e for e in events if isinstance(e, ObjectDone)]
     assert done.parts_sent == 3 and done.etag == local_etag(data)
     assert journal.records() == [] and uploads(client, bucket) == []

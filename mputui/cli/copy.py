@@ -21,13 +21,13 @@ from mputui.cli.job_output import LiveLine, note_jobs_elsewhere, shared_event_js
 from mputui.formatting import copy_plan_lines, format_size, safe_text
 from mputui.jobs.copy import Copier, CopyPlan, CopySummary, plan_events
 from mputui.jobs.events import (
-    CopyEvent,
-    CopyPlanned,
+    JobEvent,
     JobProgress,
-    ObjectCopied,
+    ObjectDone,
     ObjectFailed,
     ObjectSkipped,
-    PartCopied,
+    PartSent,
+    Planned,
 )
 from mputui.jobs.plan import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE
 from mputui.parsing import parse_s3_url
@@ -137,9 +137,9 @@ def confirm(ctx: Context, plan: CopyPlan, dst: str) -> bool:
     return ask(ctx, "; ".join(line.text for line in copy_plan_lines(plan, dst)) + ". Proceed?")
 
 
-def event_json(event: CopyEvent) -> dict[str, Any] | None:
+def event_json(event: JobEvent) -> dict[str, Any] | None:
     """The JSON Lines object for an event (None for progress ticks)."""
-    if isinstance(event, CopyPlanned):
+    if isinstance(event, Planned):
         return {
             "type": "planned",
             "src": event.src,
@@ -150,7 +150,7 @@ def event_json(event: CopyEvent) -> dict[str, Any] | None:
             "method": event.method,
             "job": event.job_id,
         }
-    if isinstance(event, PartCopied):
+    if isinstance(event, PartSent):
         return {
             "type": "part",
             "job": event.job_id,
@@ -159,14 +159,14 @@ def event_json(event: CopyEvent) -> dict[str, Any] | None:
             "part_number": event.part_number,
             "size": event.size,
         }
-    if isinstance(event, ObjectCopied):
+    if isinstance(event, ObjectDone):
         return {
             "type": "copied",
             "src": event.src,
             "dst": event.dst,
             "size": event.size,
             "parts": event.parts,
-            "parts_copied": event.parts_copied,
+            "parts_copied": event.parts_sent,
             "method": event.method,
             "resumed": event.resumed,
             "job": event.job_id,
@@ -246,30 +246,30 @@ class CopyPrinter(LiveLine):
                 f"({line['replace']} replaced, {line['resume']} resumed), skip {line['skip']}\n"
             )
 
-    def on_event(self, event: CopyEvent) -> None:
+    def on_event(self, event: JobEvent) -> None:
         if isinstance(event, JobProgress):
             self._jobs[event.job_id] = event
             self._progress()
             return
-        if isinstance(event, ObjectCopied | ObjectFailed):
+        if isinstance(event, ObjectDone | ObjectFailed):
             self._objects_done += 1
             self._bytes_done += event.size
             job = self._jobs.pop(event.job_id, None) if event.job_id else None
-            if isinstance(event, ObjectCopied):
+            if isinstance(event, ObjectDone):
                 self._moved_done += job.bytes_moved if job is not None else event.size
         if self.json:
             line = event_json(event)
             if line is not None:
                 self.ctx.json_line(line)
             return
-        if isinstance(event, PartCopied):
+        if isinstance(event, PartSent):
             self._progress()
             return
         self.clear()
-        if isinstance(event, ObjectCopied):
+        if isinstance(event, ObjectDone):
             how = f"{event.parts} parts, {event.method}" if event.parts > 1 else event.method
             if event.resumed:
-                how += f", resumed: {event.parts_copied} part(s) copied now"
+                how += f", resumed: {event.parts_sent} part(s) copied now"
             self.ctx.out.write(
                 f"copied  {safe_text(event.src)} → {safe_text(event.dst)}  {format_size(event.size)} ({how})\n"
             )

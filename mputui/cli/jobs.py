@@ -17,10 +17,16 @@ from mputui.cli.common import (
     refuse_unsafe,
 )
 from mputui.cli.copy import CopyPrinter, add_dest_options
+from mputui.cli.put_output import PutPrinter
 from mputui.formatting import age_of, format_age, format_size, safe_text
-from mputui.jobs.copy import Copier
+from mputui.jobs.copy import Copier, CopySummary
+from mputui.jobs.events import FileSource
 from mputui.jobs.journal import JobRecord, Journal
+from mputui.jobs.journaled import ResumeRefused, resume
+from mputui.jobs.kinds import JobKind, Outcome
 from mputui.jobs.multipart import ABORTED, ALREADY_COMPLETE
+from mputui.jobs.put import PutSummary
+from mputui.jobs.resume import ResumeSummary
 from mputui.jobs.transfer import SourceChanged
 from mputui.s3.connect import ConnectionSettings, S3Connection
 from mputui.s3.errors import MputuiError
@@ -154,26 +160,45 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
         ctx.err.write("mputui: nothing resumed\n")
         return EXIT_FAILED
     src, dst = _connections(args, ctx, record)
-    if record.kind in ("put", "resume"):  # from a local file: see mputui.cli.put
-        from mputui.cli.put import resume_job
-
-        return resume_job(ctx, dst, journal, record, json_output=args.json)
-    printer = CopyPrinter(ctx, json_output=args.json)
-    copier = Copier(src, dst, journal=journal, on_event=printer.on_event)
-    printer.start_totals(1, record.src_size)
+    # A job reading a local file prints as put/resume do (``path``), one reading S3 as cp does (``src``).
+    printer: CopyPrinter | PutPrinter
+    if isinstance(record.source, FileSource):
+        printer = PutPrinter(ctx, json_output=args.json)
+        printer.start(1, record.src_size)
+    else:
+        printer = CopyPrinter(ctx, json_output=args.json)
+        printer.start_totals(1, record.src_size)
     try:
-        summary = copier.resume(record)
+        summary = resume(record, src, dst, journal=journal, on_event=printer.on_event)
+    except ResumeRefused as exc:
+        if isinstance(printer, PutPrinter):
+            printer.print_resume_plan(exc.plan)
+        raise
     except SourceChanged as exc:
         printer.clear()
         raise MputuiError(exc.message) from exc
     except KeyboardInterrupt:
         printer.clear()
-        ctx.err.write(f"mputui: interrupted; resume again with `mputui jobs resume {record.id}`\n")
+        ctx.err.write(
+            f"mputui: interrupted; {_RESUME_AGAIN.get(record.kind, _RESUME_JOB).format(record.id)}\n"
+        )
         return EXIT_INTERRUPTED
-    printer.print_summary(summary, dry_run=False)
-    if summary.failed:
-        return EXIT_FAILED
-    return EXIT_INTERRUPTED if summary.cancelled else EXIT_OK
+    if isinstance(summary, ResumeSummary):
+        if isinstance(printer, PutPrinter) and summary.plan is not None:
+            printer.print_resume_summary(summary, summary.plan)
+    elif isinstance(printer, PutPrinter):
+        assert isinstance(summary, PutSummary)
+        printer.print_summary(summary)
+    else:
+        assert isinstance(summary, CopySummary)
+        printer.print_summary(summary, dry_run=False)
+    return _EXIT[summary.outcome]
+
+
+_EXIT = {Outcome.DONE: EXIT_OK, Outcome.CANCELLED: EXIT_INTERRUPTED, Outcome.FAILED: EXIT_FAILED}
+_RESUME_JOB = "resume again with `mputui jobs resume {}`"
+# What a stopped resume of an upload from a file has always said (``mputui resume`` says the same).
+_RESUME_AGAIN = {JobKind.RESUME: "sent parts are journaled: re-run the command or `mputui jobs resume`"}
 
 
 def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:

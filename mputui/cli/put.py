@@ -22,12 +22,10 @@ from mputui.cli.copy import check_part_size
 from mputui.cli.job_output import note_jobs_elsewhere
 from mputui.cli.put_output import PutPrinter
 from mputui.formatting import format_size, safe_text
-from mputui.jobs.journal import JobRecord, Journal
 from mputui.jobs.plan import DEFAULT_PART_SIZE
 from mputui.jobs.put import Putter
 from mputui.jobs.put_plan import MODES, PutOptions
 from mputui.jobs.resume import ResumePlan, Resumer
-from mputui.jobs.upload import KIND_PUT, KIND_RESUME
 from mputui.parsing import parse_s3_url
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
@@ -213,41 +211,6 @@ def _run_resume(ctx: Context, printer: PutPrinter, resumer: Resumer, plan: Resum
         return EXIT_INTERRUPTED
     printer.print_resume_summary(summary, plan)
     if summary.error:
-        return EXIT_FAILED
-    return EXIT_INTERRUPTED if summary.cancelled else EXIT_OK
-
-
-def resume_job(
-    ctx: Context, conn: S3Connection, journal: Journal, record: JobRecord, *, json_output: bool
-) -> int:
-    """``mputui jobs resume ID`` for a put or resume job."""
-    printer = PutPrinter(ctx, json_output=json_output)
-    if record.kind == KIND_RESUME:
-        resumer = Resumer(conn, journal=journal, on_event=printer.on_event)
-        plan = resumer.plan(
-            record.dst_bucket,
-            record.dst_key,
-            record.upload_id or "",
-            record.src_key,
-            part_size=record.part_size,
-            overwrite_mismatched=record.extra.get("overwrite_mismatched") == "1",
-        )
-        if not plan.ok:
-            printer.print_resume_plan(plan)
-            raise MputuiError("refusing to resume: " + "; ".join(plan.problems))
-        return _run_resume(ctx, printer, resumer, plan)
-    if record.kind != KIND_PUT:
-        raise MputuiError(f"job {record.id} is a {record.kind} job", exit_code=EXIT_USAGE)
-    putter = Putter(conn, journal=journal, on_event=printer.on_event)
-    printer.start(1, record.src_size)
-    try:
-        summary = putter.resume_record(record)
-    except KeyboardInterrupt:
-        printer.clear()
-        ctx.err.write(f"mputui: interrupted; resume again with `mputui jobs resume {record.id}`\n")
-        return EXIT_INTERRUPTED
-    printer.print_summary(summary)
-    if summary.failed:
         return EXIT_FAILED
     return EXIT_INTERRUPTED if summary.cancelled else EXIT_OK
 

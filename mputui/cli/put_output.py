@@ -10,19 +10,26 @@ from mputui.cli.common import (
 from mputui.cli.job_output import LiveLine, shared_event_json, shared_event_text
 from mputui.formatting import format_ranges as ranges
 from mputui.formatting import format_size, safe_text
-from mputui.jobs.events import JobProgress, ObjectSkipped
+from mputui.jobs.events import (
+    JobEvent,
+    JobProgress,
+    ObjectDone,
+    ObjectSkipped,
+    PartSent,
+    Planned,
+    RunProgress,
+)
 from mputui.jobs.put import PutSummary, plan_events
 from mputui.jobs.put_plan import PutPlan
 from mputui.jobs.resume import ResumePlan, ResumeSummary
-from mputui.jobs.upload_events import FilePlanned, FileUploaded, PartUploaded, PutEvent, PutProgress
 
 
-def event_json(event: PutEvent) -> dict[str, Any] | None:
+def event_json(event: JobEvent) -> dict[str, Any] | None:
     """The JSON Lines object for an event (None for progress ticks)."""
-    if isinstance(event, FilePlanned):
+    if isinstance(event, Planned):
         return {
             "type": "planned",
-            "path": event.path,
+            "path": event.src,
             "dst": event.dst,
             "size": event.size,
             "action": event.action,
@@ -31,19 +38,19 @@ def event_json(event: PutEvent) -> dict[str, Any] | None:
             "copy_from": event.copy_from,
             "job": event.job_id,
         }
-    if isinstance(event, PartUploaded):
+    if isinstance(event, PartSent):
         return {
             "type": "part",
             "job": event.job_id,
-            "path": event.path,
+            "path": event.src,
             "dst": event.dst,
             "part_number": event.part_number,
             "size": event.size,
         }
-    if isinstance(event, FileUploaded):
+    if isinstance(event, ObjectDone):
         return {
             "type": "copied" if event.method == "copy" else "uploaded",
-            "path": event.path,
+            "path": event.src,
             "dst": event.dst,
             "size": event.size,
             "method": event.method,
@@ -64,7 +71,7 @@ class PutPrinter(LiveLine):
     def __init__(self, ctx: Context, *, json_output: bool) -> None:
         super().__init__(ctx, json_output=json_output)
         self._hashed = 0
-        self._progress: PutProgress | None = None
+        self._progress: RunProgress | None = None
 
     def start(self, files: int, size: int) -> None:
         self._progress = None
@@ -78,13 +85,13 @@ class PutPrinter(LiveLine):
     def verifying(self, done: int, total: int) -> None:
         self._line(f"checking parts against the file: {format_size(done)} / {format_size(total)}")
 
-    def on_event(self, event: PutEvent) -> None:
-        if isinstance(event, PutProgress):
+    def on_event(self, event: JobEvent) -> None:
+        if isinstance(event, RunProgress):
             self._progress = event
             self._show_progress(event)
             return
-        if isinstance(event, JobProgress | PartUploaded):
-            if self.json and isinstance(event, PartUploaded):
+        if isinstance(event, JobProgress | PartSent):
+            if self.json and isinstance(event, PartSent):
                 self.ctx.json_line(event_json(event) or {})
             return
         if self.json:
@@ -93,7 +100,7 @@ class PutPrinter(LiveLine):
                 self.ctx.json_line(line)
             return
         self.clear()
-        if isinstance(event, FileUploaded):
+        if isinstance(event, ObjectDone):
             if event.method == "copy":
                 how = f"server-side copy of {safe_text(event.copy_from or '?')}"
             elif event.method == "multipart":
@@ -114,7 +121,7 @@ class PutPrinter(LiveLine):
         if self._progress is not None:
             self._show_progress(self._progress, force=True)
 
-    def _show_progress(self, p: PutProgress, *, force: bool = False) -> None:
+    def _show_progress(self, p: RunProgress, *, force: bool = False) -> None:
         if not self.due(force=force):
             return
         eta = f"  ETA {int(p.eta)}s" if p.eta is not None and p.bytes_done < p.bytes_total else ""
@@ -157,7 +164,7 @@ class PutPrinter(LiveLine):
             extra = f", {event.parts} parts" if event.parts > 1 else ""
             source = f" from {safe_text(event.copy_from)}" if event.copy_from else ""
             self.ctx.out.write(
-                f"would {event.action:<7} {safe_text(event.path)} → {safe_text(event.dst)}  "
+                f"would {event.action:<7} {safe_text(event.src)} → {safe_text(event.dst)}  "
                 f"{format_size(event.size)} ({event.reason}{extra}){source}\n"
             )
         upload = plan.count("upload", "replace", "resume")

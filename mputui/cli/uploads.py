@@ -30,13 +30,14 @@ from mputui.formatting import (
 )
 from mputui.jobs.abort import abort_uploads
 from mputui.parsing import parse_s3_url
-from mputui.s3.actions import AbortResult, ExistingObject
+from mputui.s3.actions import AbortResult
 from mputui.s3.checksums import FileVerification, verify_file
 from mputui.s3.commit import CommitPlan, complete_upload, head_object, load_plan
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, is_gone
 from mputui.s3.inventory import InventoryScan, find_upload, list_parts, with_parts
 from mputui.s3.models import BucketDone, ScanFailed, Upload, UploadFound
+from mputui.s3.objects import ObjectInfo
 
 SHOW_TARGETS = 20
 
@@ -173,7 +174,7 @@ def _show_plan(
     args: argparse.Namespace,
     ctx: Context,
     plan: CommitPlan,
-    existing: ExistingObject | None,
+    existing: ObjectInfo | None,
     verification: FileVerification | None,
 ) -> None:
     if args.json:

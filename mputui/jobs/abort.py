@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from mputui.jobs.engine import DEFAULT_RETRY, Cancelled, CancelToken, Engine, RetryPolicy, with_retries
+from mputui.jobs.engine import DEFAULT_RETRY, Engine, RetryPolicy, with_retries
 from mputui.jobs.journal import Journal
 from mputui.s3.actions import (
     RACE_SETTLE_SECONDS,
@@ -26,6 +26,7 @@ from mputui.s3.actions import (
     refuse_unsafe_target,
     upload_exists,
 )
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, is_gone
 from mputui.s3.lean import key_path
@@ -133,7 +134,6 @@ def abort_uploads(
     *,
     concurrency: int | None = None,
     cancel: CancelToken | None = None,
-    cancelled: Callable[[], bool] = lambda: False,
     journal: Journal | None = None,
     policy: RetryPolicy = DEFAULT_RETRY,
 ) -> Iterator[AbortResult]:
@@ -141,7 +141,7 @@ def abort_uploads(
 
     At most ``concurrency`` aborts are in flight (default: ``IN_FLIGHT_PER_WORKER`` times the settings'
     concurrency on the event loop, the settings' concurrency on threads). Stops starting new aborts once
-    ``cancel`` is cancelled or ``cancelled()`` is true. When ``journal`` is given, the record of a journaled
+    ``cancel`` is cancelled. When ``journal`` is given, the record of a journaled
     job whose upload is now gone is removed.
     """
     todo = []
@@ -154,13 +154,11 @@ def abort_uploads(
     token = cancel or CancelToken()
     jobs = journal.by_upload() if journal is not None else {}
     workers = max(1, min(concurrency or conn.settings.concurrency, len(todo) or 1))
-    loop = _loop_for(
-        conn, todo, token, cancelled, concurrency or IN_FLIGHT_PER_WORKER * conn.settings.concurrency
-    )
+    loop = _loop_for(conn, todo, token, concurrency or IN_FLIGHT_PER_WORKER * conn.settings.concurrency)
     if loop is None:
-        results = _threaded(conn, todo, workers, token, cancelled, policy)
+        results = _threaded(conn, todo, workers, token, policy)
     else:
-        results = _on_loop(conn, loop, todo, token, cancelled, policy)
+        results = _on_loop(conn, loop, todo, token, policy)
     for result in results:
         record = jobs.get(result.upload.ident)
         if record is not None and journal is not None and (result.ok or result.already_gone):
@@ -173,7 +171,6 @@ def _threaded(
     todo: list[Upload],
     workers: int,
     token: CancelToken,
-    cancelled: Callable[[], bool],
     policy: RetryPolicy,
 ) -> Iterator[AbortResult]:
     checks = _RaceChecks(conn)
@@ -181,8 +178,6 @@ def _threaded(
         for upload, result in engine.map_unordered(
             lambda u: send_abort(conn, u, policy=policy, cancel=token), todo, retry=False
         ):
-            if cancelled():
-                token.cancel()
             if isinstance(result, Accepted):
                 checks.add(result)
             elif isinstance(result, AbortResult):
@@ -197,15 +192,12 @@ def _loop_for(
     conn: S3Connection,
     todo: list[Upload],
     token: CancelToken,
-    cancelled: Callable[[], bool],
     in_flight: int,
 ) -> LeanLoop | None:
     if len(todo) < 2:
         return None
     try:
-        return conn.lean_loop(
-            concurrency=min(in_flight, len(todo)), cancelled=lambda: token.cancelled or cancelled()
-        )
+        return conn.lean_loop(concurrency=min(in_flight, len(todo)), cancel=token)
     except Exception:
         return None  # e.g. no credentials: the threaded path reports it per upload
 
@@ -258,7 +250,6 @@ def _on_loop(
     loop: LeanLoop,
     todo: list[Upload],
     token: CancelToken,
-    cancelled: Callable[[], bool],
     policy: RetryPolicy,
 ) -> Iterator[AbortResult]:
     """DELETEs on the event loop; anything but an accepted abort is redone on the threaded path."""
@@ -304,8 +295,6 @@ def _on_loop(
         )
         outstanding = len(todo)
         while outstanding:
-            if cancelled():
-                token.cancel()
             for kind, upload, payload in _drain(answers, checks.wait()):
                 if kind == "redo":
                     pool.submit(redo, upload, payload)

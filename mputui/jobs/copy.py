@@ -16,18 +16,20 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from mputui.jobs.engine import Cancelled, CancelToken, Engine, with_retries
+from mputui.jobs.engine import Engine, with_retries
 from mputui.jobs.events import (
-    CopyEvent,
-    CopyPlanned,
     JobAborted,
-    ObjectCopied,
+    JobEvent,
+    ObjectDone,
     ObjectFailed,
     ObjectSkipped,
+    Planned,
+    S3Source,
+    Source,
 )
 from mputui.jobs.journal import JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
+from mputui.jobs.kinds import Action, CopyMethod, Outcome
 from mputui.jobs.multipart import JobContext, JobFailed, abort_record
-from mputui.jobs.objects import ObjectInfo, head_object, list_objects, same_content
 from mputui.jobs.plan import (
     DEFAULT_PART_SIZE,
     SourceSpec,
@@ -44,8 +46,10 @@ from mputui.jobs.runner import JobRunner
 from mputui.jobs.sources import copy_job
 from mputui.jobs.transfer import SourceChanged, Transfer
 from mputui.parsing import S3Url
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe
+from mputui.s3.objects import ObjectInfo, head_object, list_objects, same_content
 
 HEAD_LIMIT = 50  # up to this many objects, HEAD each destination key; beyond, list the destination prefix
 STREAM_WORKERS = 8  # streamed parts are held in memory: at most this many × part size at once
@@ -58,8 +62,8 @@ class CopyItem:
     src: ObjectInfo
     dst_bucket: str
     dst_key: str
-    action: str
-    method: str
+    action: Action
+    method: CopyMethod
     part_size: int
     job_id: str | None = None
 
@@ -104,8 +108,19 @@ class CopySummary:
     elapsed: float = 0.0
     failures: list[ObjectFailed] = field(default_factory=list)
 
+    @property
+    def outcome(self) -> Outcome:
+        if self.failed:
+            return Outcome.FAILED
+        return Outcome.CANCELLED if self.cancelled else Outcome.DONE
 
-class Copier(JobRunner[CopyEvent]):
+    @property
+    def reason(self) -> str | None:
+        """Why it failed, when no ``ObjectFailed`` event said so."""
+        return None
+
+
+class Copier(JobRunner[JobEvent]):
     """Plans and runs copies from ``src_conn`` to ``dst_conn`` (the same connection by default)."""
 
     def __init__(
@@ -115,7 +130,7 @@ class Copier(JobRunner[CopyEvent]):
         *,
         part_size: int = DEFAULT_PART_SIZE,
         journal: Journal | None = None,
-        on_event: Callable[[CopyEvent], None] | None = None,
+        on_event: Callable[[JobEvent], None] | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
         super().__init__(journal=journal, on_event=on_event, cancel=cancel)
@@ -136,7 +151,7 @@ class Copier(JobRunner[CopyEvent]):
         spec = source_spec(src)
         pairs: list[tuple[ObjectInfo, str]] = []
         if spec.kind == "object":
-            obj = head_object(self.src_conn, spec.bucket, src.key)
+            obj = head_object(self.src_conn, spec.bucket, src.key, metadata=True)
             if obj is not None:
                 pairs = [(obj, dest_key_for_object(src.key, dst))]
             else:
@@ -170,7 +185,7 @@ class Copier(JobRunner[CopyEvent]):
         found: dict[str, ObjectInfo] = {}
         with Engine(min(len(keys), self.workers, 16), cancel=self.cancel_token, name="mputui-head") as engine:
             for key, result in engine.map_unordered(
-                lambda k: head_object(self.dst_conn, dst.bucket, k), keys
+                lambda k: head_object(self.dst_conn, dst.bucket, k, metadata=True), keys
             ):
                 if isinstance(result, BaseException):
                     raise result
@@ -183,13 +198,13 @@ class Copier(JobRunner[CopyEvent]):
         multipart = uses_multipart(src.size, part_size)
         job_id = self._job_id(src, dst_bucket, dst_key) if multipart else None
         if job_id is not None and self.journal.load(job_id) is not None:
-            action = "resume"
+            action = Action.RESUME
         elif existing is None:
-            action = "copy"
+            action = Action.COPY
         elif self._same(src, existing):
-            action = "skip"
+            action = Action.SKIP
         else:
-            action = "replace"
+            action = Action.REPLACE
         return CopyItem(src, dst_bucket, dst_key, action, self.transfer.method(multipart), part_size, job_id)
 
     def _same(self, src: ObjectInfo, dst: ObjectInfo) -> bool:
@@ -199,9 +214,9 @@ class Copier(JobRunner[CopyEvent]):
             return True
         # Listings carry no metadata: the MD5 (or copy marker) may be in it.
         if not src.headed:
-            src = head_object(self.src_conn, src.bucket, src.key) or src
+            src = head_object(self.src_conn, src.bucket, src.key, metadata=True) or src
         if not dst.headed:
-            dst = head_object(self.dst_conn, dst.bucket, dst.key) or dst
+            dst = head_object(self.dst_conn, dst.bucket, dst.key, metadata=True) or dst
         return same_content(src, dst)
 
     def _job_id(self, src: ObjectInfo, dst_bucket: str, dst_key: str) -> str:
@@ -236,11 +251,18 @@ class Copier(JobRunner[CopyEvent]):
         """Carry out ``plan``; blocking. KeyboardInterrupt cancels, waits for running parts, then re-raises."""
         summary = CopySummary()
         t0 = time.monotonic()
-        todo = [i for i in plan.items if i.action != "skip"]
+        todo = [i for i in plan.items if i.action != Action.SKIP]
         for item in plan.items:
-            if item.action == "skip":
+            if item.action == Action.SKIP:
                 summary.skipped += 1
-                self.emit(ObjectSkipped(item.src.url, item.dst, item.src.size, "same content already there"))
+                self.emit(
+                    ObjectSkipped(
+                        S3Source(item.src.bucket, item.src.key),
+                        item.dst,
+                        item.src.size,
+                        "same content already there",
+                    )
+                )
         objects = Engine(
             max(1, min(len(todo), self.workers, 8)), cancel=self.cancel_token, name="mputui-copy"
         )
@@ -249,7 +271,14 @@ class Copier(JobRunner[CopyEvent]):
             for record in plan.stale:
                 self._abort_stale(record, summary)
             for item, result in objects.map_unordered(lambda i: self._copy_item(i, parts), todo, retry=False):
-                self._account(item.src.url, item.dst, item.src.size, item.job_id, result, summary)
+                self._account(
+                    S3Source(item.src.bucket, item.src.key),
+                    item.dst,
+                    item.src.size,
+                    item.job_id,
+                    result,
+                    summary,
+                )
         except KeyboardInterrupt:
             self.cancel()
             summary.cancelled = True
@@ -264,16 +293,19 @@ class Copier(JobRunner[CopyEvent]):
 
     def resume(self, record: JobRecord) -> CopySummary:
         """Finish one journaled job. If its source changed (or is gone), abort it instead."""
+        source = record.source
+        if not isinstance(source, S3Source):
+            raise MputuiError(f"job {record.id} is a {record.kind} job, not a copy", exit_code=2)
         summary = CopySummary()
         t0 = time.monotonic()
         parts = Engine(self.workers, cancel=self.cancel_token, name="mputui-part")
         try:
-            src = head_object(self.src_conn, record.src_bucket, record.src_key)
+            src = head_object(self.src_conn, source.bucket, source.key, metadata=True)
             if src is None or src.etag != record.src_etag:
                 why = "no longer exists" if src is None else f"changed (ETag {record.src_etag} → {src.etag})"
                 abort_record(self.transfer, self.journal, record)
                 summary.aborted_jobs += 1
-                self.emit(JobAborted(record.id, record.src, record.dst, f"source {why}"))
+                self.emit(JobAborted(record.id, record.source, record.dst, f"source {why}"))
                 raise SourceChanged(
                     f"source {record.src} {why} since job {record.id} started; its upload was aborted"
                 )
@@ -282,7 +314,7 @@ class Copier(JobRunner[CopyEvent]):
                 result = self._run_job(src, record, parts)
             except Exception as exc:
                 result = exc
-            self._account(record.src, record.dst, record.src_size, record.id, result, summary)
+            self._account(record.source, record.dst, record.src_size, record.id, result, summary)
         except KeyboardInterrupt:
             self.cancel()
             summary.cancelled = True
@@ -296,24 +328,27 @@ class Copier(JobRunner[CopyEvent]):
     def abort(self, record: JobRecord, reason: str = "aborted by request") -> str:
         """Abort a journaled job's upload (exact target) and forget the job; what was found (``abort_record``)."""
         outcome = abort_record(self.transfer, self.journal, record)
-        self.emit(JobAborted(record.id, record.src, record.dst, reason))
+        self.emit(JobAborted(record.id, record.source, record.dst, reason))
         return outcome
 
     def _abort_stale(self, record: JobRecord, summary: CopySummary) -> None:
         try:
             abort_record(self.transfer, self.journal, record)
         except Exception as exc:
-            self.emit(ObjectFailed(record.src, record.dst, record.src_size, describe(exc), record.id, True))
+            self.emit(
+                ObjectFailed(record.source, record.dst, record.src_size, describe(exc), record.id, True)
+            )
             summary.failed += 1
             return
         summary.aborted_jobs += 1
-        self.emit(JobAborted(record.id, record.src, record.dst, "source changed since the job started"))
+        self.emit(JobAborted(record.id, record.source, record.dst, "source changed since the job started"))
 
-    def _copy_item(self, item: CopyItem, parts: Engine) -> CopyEvent | None:
+    def _copy_item(self, item: CopyItem, parts: Engine) -> ObjectDone | None:
         self.cancel_token.check()
         # A fresh HEAD: the metadata to carry, and the ETag every source read will insist on.
         src = with_retries(
-            lambda: head_object(self.src_conn, item.src.bucket, item.src.key), cancel=self.cancel_token
+            lambda: head_object(self.src_conn, item.src.bucket, item.src.key, metadata=True),
+            cancel=self.cancel_token,
         )
         if src is None:
             raise MputuiError(f"source {item.src.url} disappeared before it was copied")
@@ -323,12 +358,11 @@ class Copier(JobRunner[CopyEvent]):
                 lambda: self.transfer.copy_single(src, item.dst_bucket, item.dst_key),
                 cancel=self.cancel_token,
             )
-            return ObjectCopied(src.url, item.dst, src.size, 1, 1, self.transfer.method(False))
+            return ObjectDone(S3Source(src.bucket, src.key), item.dst, src.size, self.transfer.method(False))
         job_id = self._job_id(src, item.dst_bucket, item.dst_key)
         record = self.journal.load(job_id) or JobRecord(
             id=job_id,
-            src_bucket=src.bucket,
-            src_key=src.key,
+            source=S3Source(src.bucket, src.key),
             src_etag=src.etag,
             src_size=src.size,
             dst_bucket=item.dst_bucket,
@@ -343,17 +377,17 @@ class Copier(JobRunner[CopyEvent]):
         )
         return self._run_job(src, record, parts)
 
-    def _run_job(self, src: ObjectInfo, record: JobRecord, parts: Engine) -> ObjectCopied:
+    def _run_job(self, src: ObjectInfo, record: JobRecord, parts: Engine) -> ObjectDone:
         ctx = JobContext(self.transfer, self.journal, parts, self.emit, self._crash_hook)
         return copy_job(ctx, record, src).run()
 
     def _account(
-        self, src: str, dst: str, size: int, job_id: str | None, result: object, summary: CopySummary
+        self, src: Source, dst: str, size: int, job_id: str | None, result: object, summary: CopySummary
     ) -> None:
-        if isinstance(result, ObjectCopied):
+        if isinstance(result, ObjectDone):
             summary.copied += 1
             summary.bytes_copied += result.size
-            summary.parts_copied += result.parts_copied
+            summary.parts_copied += result.parts_sent
             self.emit(result)
         elif isinstance(result, Cancelled):
             summary.cancelled = True
@@ -365,8 +399,11 @@ class Copier(JobRunner[CopyEvent]):
             self.emit(failed)
 
 
-def plan_events(plan: CopyPlan) -> list[CopyPlanned]:
+def plan_events(plan: CopyPlan) -> list[Planned]:
     """The plan as events (what ``--dry-run`` prints)."""
     return [
-        CopyPlanned(i.src.url, i.dst, i.src.size, i.parts, i.action, i.method, i.job_id) for i in plan.items
+        Planned(
+            S3Source(i.src.bucket, i.src.key), i.dst, i.src.size, i.action, i.parts, i.method, job_id=i.job_id
+        )
+        for i in plan.items
     ]

@@ -8,7 +8,6 @@ failing. Only idempotent work belongs here (a part upload/copy can be repeated; 
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 
 import botocore.exceptions as bexc
 
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.errors import error_code, http_status
 
 T = TypeVar("T")
@@ -35,34 +35,6 @@ RETRYABLE_CODES = frozenset(
     }
 )
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-class Cancelled(Exception):
-    """Raised in a task when its job was cancelled."""
-
-
-class CancelToken:
-    """A thread-safe cancel flag that tasks poll and backoff sleeps wake up on."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        """Ask every task holding this token to stop."""
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def check(self) -> None:
-        """Raise ``Cancelled`` if cancel() was called."""
-        if self._event.is_set():
-            raise Cancelled
-
-    def sleep(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True if woken by a cancel."""
-        return self._event.wait(seconds)
 
 
 def is_retryable(exc: BaseException) -> bool:

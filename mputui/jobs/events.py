@@ -1,4 +1,5 @@
-"""Frozen events a running job reports to its callback (the CLI prints them, the TUI posts them as messages)."""
+"""The one vocabulary of frozen events that copy, put and resume report to their callback (the CLI prints them,
+the TUI posts them as messages), the typed source they carry, and the trackers that make progress snapshots."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from mputui.jobs.kinds import Action, CopyMethod, Method
 
 
 class PartState(StrEnum):
@@ -40,63 +43,120 @@ class JobProgress:
 
 
 @dataclass(frozen=True, slots=True)
-class CopyPlanned:
-    """What a copy will do for one object: ``action`` is copy, replace, resume or skip."""
+class S3Source:
+    """An S3 object a job reads (copies)."""
 
-    src: str
-    dst: str
-    size: int
-    parts: int
-    action: str
-    method: str
-    job_id: str | None = None
+    bucket: str
+    key: str
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def __str__(self) -> str:
+        return self.url
 
 
 @dataclass(frozen=True, slots=True)
-class PartCopied:
-    """One part was copied (server side or streamed) and journaled by this run."""
+class FileSource:
+    """A local file a job reads (put, resume)."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return self.path
+
+
+Source = S3Source | FileSource
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What a run will do for one object. ``action``: copy, upload, replace, resume or skip (a put's copy from
+    ``copy_from`` is a server-side copy of an identical object); ``method`` how (copies); ``reason`` why
+    (puts)."""
+
+    source: Source
+    dst: str
+    size: int
+    action: Action
+    parts: int = 1
+    method: CopyMethod | None = None
+    reason: str = ""
+    copy_from: str | None = None  # the s3:// URL a put's server-side copy is made from
+    job_id: str | None = None
+
+    @property
+    def src(self) -> str:
+        return str(self.source)
+
+
+@dataclass(frozen=True, slots=True)
+class PartSent:
+    """One part was sent (copied server side, streamed, or uploaded from a file) and journaled by this run."""
 
     job_id: str
-    src: str
+    source: Source
     dst: str
     part_number: int
     size: int
 
+    @property
+    def src(self) -> str:
+        return str(self.source)
+
 
 @dataclass(frozen=True, slots=True)
-class ObjectCopied:
-    """An object is complete at its destination. ``parts_copied`` counts the parts this run moved."""
+class ObjectDone:
+    """An object is complete at its destination. ``method``: put (one request), multipart, stream, or copy
+    (server side, from ``copy_from``); ``parts_sent`` counts the parts this run sent, ``bytes_sent`` the bytes
+    it uploaded from a file."""
 
-    src: str
+    source: Source
     dst: str
     size: int
-    parts: int
-    parts_copied: int
-    method: str
+    method: Method
+    parts: int = 1
+    parts_sent: int = 1
+    bytes_sent: int = 0
     resumed: bool = False
+    copy_from: str | None = None
     job_id: str | None = None
+    etag: str | None = None
+
+    @property
+    def src(self) -> str:
+        return str(self.source)
 
 
 @dataclass(frozen=True, slots=True)
 class ObjectSkipped:
     """Nothing to do: the destination already holds the same content."""
 
-    src: str
+    source: Source
     dst: str
     size: int
     reason: str
 
+    @property
+    def src(self) -> str:
+        return str(self.source)
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectFailed:
-    """The object was not copied. ``resumable``: its upload is journaled under ``job_id``."""
+    """The object was not written. ``resumable``: its upload is journaled under ``job_id``."""
 
-    src: str
+    source: Source
     dst: str
     size: int
     error: str
     job_id: str | None = None
     resumable: bool = False
+
+    @property
+    def src(self) -> str:
+        return str(self.source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +164,40 @@ class JobAborted:
     """A journaled job was aborted (its upload removed), e.g. because its source changed."""
 
     job_id: str
-    src: str
+    source: Source
     dst: str
     reason: str
 
+    @property
+    def src(self) -> str:
+        return str(self.source)
 
-CopyEvent = CopyPlanned | PartCopied | ObjectCopied | ObjectSkipped | ObjectFailed | JobAborted | JobProgress
-EventCallback = Callable[[CopyEvent], None]
+
+@dataclass(frozen=True, slots=True)
+class RunProgress:
+    """A snapshot of a whole run (put, resume). ``bytes_done`` counts finished bytes including parts found
+    already uploaded and server-side copies; ``rate`` is what this run sent per second; ``active`` lists the
+    destinations being transferred right now."""
+
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    bytes_sent: int
+    bytes_copied: int
+    rate: float
+    eta: float | None
+    active: tuple[str, ...] = ()
+
+    @property
+    def fraction(self) -> float:
+        return self.bytes_done / self.bytes_total if self.bytes_total else 1.0
+
+
+JobEvent = (
+    Planned | PartSent | ObjectDone | ObjectSkipped | ObjectFailed | JobAborted | JobProgress | RunProgress
+)
+EventCallback = Callable[[JobEvent], None]
 
 
 class ProgressTracker:
@@ -194,4 +281,97 @@ class ProgressTracker:
             eta=eta,
             part_states=tuple(self._states),
             bytes_moved=self._moved,
+        )
+
+
+class RunTracker:
+    """Thread-safe totals of one run; emits ``RunProgress`` when a file or part ends, and at most every
+    ``interval`` otherwise."""
+
+    def __init__(
+        self,
+        files_total: int,
+        bytes_total: int,
+        emit: Callable[[RunProgress], None],
+        *,
+        interval: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.files_total, self.bytes_total = files_total, bytes_total
+        self._emit = emit
+        self._interval = interval
+        self._clock = clock
+        self._t0 = clock()
+        self._last = float("-inf")
+        self._lock = threading.Lock()
+        self.files_done = 0
+        self.bytes_done = 0
+        self.bytes_sent = 0
+        self.bytes_copied = 0
+        self._active: dict[str, int] = {}
+
+    def started(self, dst: str) -> None:
+        with self._lock:
+            self._active[dst] = self._active.get(dst, 0) + 1
+        self._report(force=False)
+
+    def present(self, size: int) -> None:
+        """Bytes found already uploaded (resumed parts): done, but not sent by this run."""
+        with self._lock:
+            self.bytes_done += size
+        self._report(force=False)
+
+    def sent(self, size: int) -> None:
+        """A part or a small file went up."""
+        with self._lock:
+            self.bytes_done += size
+            self.bytes_sent += size
+        self._report(force=True)
+
+    def copied(self, size: int) -> None:
+        with self._lock:
+            self.bytes_done += size
+            self.bytes_copied += size
+        self._report(force=True)
+
+    def finished(self, dst: str, *, leftover: int = 0) -> None:
+        """A file ended (``leftover``: its bytes not yet counted, e.g. a skipped or failed file)."""
+        with self._lock:
+            self.files_done += 1
+            self.bytes_done += leftover
+            left = self._active.get(dst, 0) - 1
+            if left > 0:
+                self._active[dst] = left
+            else:
+                self._active.pop(dst, None)
+        self._report(force=True)
+
+    def snapshot(self) -> RunProgress:
+        with self._lock:
+            return self._snapshot(self._clock())
+
+    def _report(self, *, force: bool) -> None:
+        with self._lock:
+            now = self._clock()
+            if not force and now - self._last < self._interval:
+                return
+            self._last = now
+            snap = self._snapshot(now)
+        self._emit(snap)
+
+    def _snapshot(self, now: float) -> RunProgress:
+        elapsed = now - self._t0
+        rate = self.bytes_sent / elapsed if elapsed > 0 else 0.0
+        remaining = max(0, self.bytes_total - self.bytes_done)
+        eta = remaining / rate if rate > 0 else (0.0 if remaining == 0 else None)
+        return RunProgress(
+            files_done=self.files_done,
+            files_total=self.files_total,
+            bytes_done=min(self.bytes_done, self.bytes_total),
+            bytes_total=self.bytes_total,
+            bytes_sent=self.bytes_sent,
+            bytes_copied=self.bytes_copied,
+            rate=rate,
+            eta=eta,
+            active=tuple(self._active),
         )

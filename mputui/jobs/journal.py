@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from mputui.jobs.events import FileSource, S3Source, Source
+from mputui.jobs.kinds import CopyMethod, JobKind, Method, parse_method
 from mputui.locations import state_dir, user_only_dir
 from mputui.s3.errors import MputuiError
 
@@ -90,19 +92,21 @@ def _now() -> str:
 
 @dataclass
 class JobRecord:
-    """One journaled multipart job. ``done`` maps part number → ETag for every part known complete."""
+    """One journaled multipart job. ``done`` maps part number → ETag for every part known complete.
+
+    ``source`` is an S3 object (a copy; stored as ``src_bucket``/``src_key``) or a local file (put/resume; stored
+    as ``src_path``; records written before that stored the path in ``src_key`` with an empty ``src_bucket``)."""
 
     id: str
-    src_bucket: str
-    src_key: str
+    source: Source
     src_etag: str
     src_size: int
     dst_bucket: str
     dst_key: str
     part_size: int
     parts_total: int
-    method: str = "multipart"  # "multipart" (UploadPartCopy) or "stream" (ranged GET → UploadPart)
-    kind: str = "copy"  # "copy"; "put"/"resume" (from a local file: src_bucket is "", src_key the path)
+    method: Method = CopyMethod.MULTIPART  # a CopyMethod for a copy, a PutMethod for put/resume
+    kind: JobKind = JobKind.COPY
     upload_id: str | None = None
     done: dict[int, str] = field(default_factory=dict)
     src_endpoint: str | None = None
@@ -116,9 +120,14 @@ class JobRecord:
 
     @property
     def src(self) -> str:
-        if not self.src_bucket:  # a local file (put/resume)
-            return self.src_key
-        return f"s3://{self.src_bucket}/{self.src_key}"
+        return str(self.source)
+
+    @property
+    def path(self) -> str:
+        """The local file a put/resume job reads (TypeError for a copy)."""
+        if not isinstance(self.source, FileSource):
+            raise TypeError(f"job {self.id} copies {self.source}: it reads no local file")
+        return self.source.path
 
     @property
     def dst(self) -> str:
@@ -131,6 +140,11 @@ class JobRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["source"]
+        if isinstance(self.source, S3Source):
+            data["src_bucket"], data["src_key"] = self.source.bucket, self.source.key
+        else:
+            data["src_path"] = self.source.path
         data["done"] = {str(n): etag for n, etag in sorted(self.done.items())}
         return data
 
@@ -140,19 +154,35 @@ class JobRecord:
         known = {f for f in cls.__dataclass_fields__}
         values = {k: v for k, v in data.items() if k in known}
         values["done"] = {int(n): str(e) for n, e in (data.get("done") or {}).items()}
+        values["source"] = _source(data)
+        values["kind"] = kind = JobKind(data.get("kind", JobKind.COPY))
+        values["method"] = parse_method(kind, data.get("method", CopyMethod.MULTIPART))
         record = cls(**values)
         if not isinstance(record.src_size, int) or not isinstance(record.part_size, int):
             raise TypeError("sizes must be integers")
         return record
 
 
+def _source(data: dict[str, Any]) -> Source:
+    if "src_path" in data:
+        return FileSource(_text(data["src_path"]))
+    bucket, key = _text(data["src_bucket"]), _text(data["src_key"])
+    return S3Source(bucket, key) if bucket else FileSource(key)  # the older spelling of a local file
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("source names must be strings")
+    return value
+
+
 def record_job_id(record: JobRecord) -> str:
     """The id ``record``'s job gets from today's rules: a record written under another spelling of its endpoint
     (before ``clean_endpoint`` settled on one) has another id, and is found by this one."""
-    if record.kind == "copy":
+    if record.kind is JobKind.COPY:
         return job_id_for(record.src_endpoint, record.src, record.dst_endpoint, record.dst, record.src_etag)
-    local = f"file://{record.src_key}"
-    if record.kind == "put":
+    local = f"file://{record.path}"
+    if record.kind is JobKind.PUT:
         gzipped = record.extra.get("content_encoding") == "gzip"
         return job_id_for(
             None, local, record.dst_endpoint, record.dst, record.src_etag + (GZIP_SUFFIX * gzipped)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mputui.jobs.plan import part_count
+from mputui.s3.cancel import CancelToken
 from mputui.s3.checksums import READ_BLOCK, multipart_etag
 
 GZIP_LEVEL = 6
@@ -210,16 +211,16 @@ def digest_file(
     *,
     gzip_it: bool = False,
     progress: Callable[[int], None] | None = None,
-    cancelled: Callable[[], bool] = lambda: False,
+    cancel: CancelToken | None = None,
 ) -> Digest:
     """One pass over the file: MD5 and part MD5s of the stored bytes (the gzip output when ``gzip_it``).
 
-    ``progress(n)`` after each block read; ``cancelled()`` is polled between blocks (InterruptedError).
+    ``progress(n)`` after each block read; ``cancel`` is polled between blocks (InterruptedError).
     """
     # Part MD5s on a second core only pay off when there is more than one part to hash.
     sink = _HashSink(part_size, parallel=os.path.getsize(path) > 2 * part_size)
     try:
-        stream_file(path, sink, gzip_it=gzip_it, progress=progress, cancelled=cancelled)
+        stream_file(path, sink, gzip_it=gzip_it, progress=progress, cancel=cancel)
         return sink.digest()
     finally:
         sink.close()
@@ -231,7 +232,7 @@ def stream_file(
     *,
     gzip_it: bool,
     progress: Callable[[int], None] | None = None,
-    cancelled: Callable[[], bool] = lambda: False,
+    cancel: CancelToken | None = None,
 ) -> None:
     """Write the file's stored bytes to ``out``: as is, or gzipped deterministically (no name, mtime 0, so
     the same file always gives the same bytes, and a re-run finds its journaled job)."""
@@ -242,7 +243,7 @@ def stream_file(
             else out
         )
         while True:
-            if cancelled():
+            if cancel is not None and cancel.cancelled:
                 raise InterruptedError("cancelled")
             block = handle.read(READ_BLOCK)
             if not block:

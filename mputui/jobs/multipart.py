@@ -30,19 +30,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 from mputui.formatting import problems_text
-from mputui.jobs.engine import Cancelled, CancelToken, Engine, RetryPolicy, is_retryable
-from mputui.jobs.events import JobAborted, PartState, ProgressTracker
+from mputui.jobs.engine import Engine, RetryPolicy, is_retryable
+from mputui.jobs.events import JobAborted, PartState, ProgressTracker, S3Source
 from mputui.jobs.journal import JobRecord, Journal
-from mputui.jobs.objects import ObjectInfo, head_object, same_content, strip_etag
 from mputui.jobs.plan import part_range, part_sizes
 from mputui.jobs.transfer import Transfer
 from mputui.s3.actions import abort_upload, upload_exists
-from mputui.s3.checksums import multipart_etag, plain_md5
+from mputui.s3.cancel import Cancelled, CancelToken
+from mputui.s3.checksums import multipart_etag, plain_md5, quoted_etag
 from mputui.s3.commit import complete_upload, plan_commit
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe, is_gone
 from mputui.s3.inventory import key_uploads, list_parts
 from mputui.s3.models import Part, Upload
+from mputui.s3.objects import ObjectInfo, head_object, same_content
 
 # Test hook (used by tests/test_copy_resume.py): after this many parts are journaled in this process, the
 # process sends itself SIGKILL: no cleanup, no flush, exactly like kill -9. Read only here; unset in normal use.
@@ -175,7 +176,7 @@ class MultipartJob(Generic[ResultT]):
         self.record = record
         self.source = source
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = CancelToken()  # the first failure stops the job's other parts
         self.parts_sent = 0
         self.bytes_sent = 0
         self.creator = UploadCreator(ctx.transfer, ctx.parts.cancel)
@@ -239,7 +240,7 @@ class MultipartJob(Generic[ResultT]):
 
     def _upload_vanished(self) -> bool:
         r = self.record
-        existing = head_object(self.t.dst_conn, r.dst_bucket, r.dst_key)
+        existing = head_object(self.t.dst_conn, r.dst_bucket, r.dst_key, metadata=True)
         if existing is not None and existing.size == r.src_size and self.source.is_ours(r, existing):
             return True
         if not self.source.can_recreate:
@@ -267,14 +268,14 @@ class MultipartJob(Generic[ResultT]):
                 tracker.set_state(n, PartState.FAILED)
                 if failure is None or isinstance(failure, Cancelled):
                     failure = result
-                self._stop.set()
+                self._stop.cancel()
         if self.ctx.parts.cancel.cancelled:
             raise Cancelled
         if failure is not None:
             self.fail(failure)
 
     def _send(self, n: int, tracker: ProgressTracker) -> None:
-        if self._stop.is_set():
+        if self._stop.cancelled:
             raise Cancelled
         r = self.record
         assert r.upload_id is not None
@@ -313,9 +314,7 @@ class MultipartJob(Generic[ResultT]):
         r = self.record
         assert r.upload_id is not None
         sizes = part_sizes(r.src_size, r.part_size)
-        parts = [
-            Part(n, sizes[n - 1], f'"{strip_etag(r.done[n])}"', None) for n in range(1, r.parts_total + 1)
-        ]
+        parts = [Part(n, sizes[n - 1], quoted_etag(r.done[n]), None) for n in range(1, r.parts_total + 1)]
         plan = plan_commit(r.dst_bucket, r.dst_key, r.upload_id, parts)
         if not plan.ok:
             raise JobFailed(f"cannot complete {r.dst}: {problems_text(plan.problems)}", resumable=True)
@@ -333,7 +332,7 @@ class MultipartJob(Generic[ResultT]):
     def abort(self, reason: str) -> None:
         """Abort this job's upload and forget the job (kept in the journal if the abort fails)."""
         abort_record(self.t, self.ctx.journal, self.record)
-        self.ctx.emit(JobAborted(self.record.id, self.record.src, self.record.dst, reason))
+        self.ctx.emit(JobAborted(self.record.id, self.record.source, self.record.dst, reason))
 
 
 class UploadCreator:
@@ -559,15 +558,15 @@ def completed_by_record(conn: S3Connection, record: JobRecord) -> ObjectInfo | N
     the content MD5 the job stored on the object (``x-amz-meta-md5``: put, copies of a plain-ETag source) or the
     source's ETag (copies).
     """
-    existing = head_object(conn, record.dst_bucket, record.dst_key)
+    existing = head_object(conn, record.dst_bucket, record.dst_key, metadata=True)
     if existing is None or existing.size != record.src_size:
         return None
     n = record.parts_total
     md5s = [plain_md5(record.done.get(i, "")) for i in range(1, n + 1)]
     if n and all(md5s) and existing.etag.lower() == multipart_etag(m for m in md5s if m):
         return existing
-    if record.src_bucket:  # a copy: the source version it was made from
-        src = ObjectInfo(record.src_bucket, record.src_key, record.src_size, record.src_etag)
+    if isinstance(record.source, S3Source):  # a copy: the source version it was made from
+        src = ObjectInfo(record.source.bucket, record.source.key, record.src_size, record.src_etag)
         return existing if same_content(src, existing) else None
     if record.src_etag and existing.md5 == record.src_etag.lower():
         return existing

@@ -8,7 +8,7 @@ concurrent multipart uploads for large ones, server-side copies for content that
     summary = putter.run(plan)          # blocking; putter.cancel() from any thread stops it
     putter.resume_record(journal.find(job_id))  # finish one interrupted put job (``mputui jobs resume``)
 
-Events (``PutEvent``: FilePlanned, PartUploaded, FileUploaded, PutProgress, JobProgress, ObjectSkipped,
+Events (``JobEvent``: Planned, PartSent, ObjectDone, RunProgress, JobProgress, ObjectSkipped,
 ObjectFailed, JobAborted) reach ``on_event`` one at a time, from worker threads. Every multipart upload is
 journaled before it is created; a re-run of an interrupted put resumes its uploads instead of starting new ones.
 Memory stays under (concurrency x part size): every read of file data takes its size from one byte budget.
@@ -24,29 +24,37 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from mputui.jobs.engine import Cancelled, CancelToken, Engine, with_retries
-from mputui.jobs.events import JobAborted, ObjectFailed, ObjectSkipped
+from mputui.jobs.engine import Engine, with_retries
+from mputui.jobs.events import (
+    FileSource,
+    JobAborted,
+    JobEvent,
+    ObjectDone,
+    ObjectFailed,
+    ObjectSkipped,
+    Planned,
+    RunTracker,
+)
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint
+from mputui.jobs.kinds import Action, JobKind, Outcome, PutMethod
 from mputui.jobs.localfiles import LocalFile, digest_file, gzip_bytes, read_range, stream_file
 from mputui.jobs.multipart import JobFailed, abort_record
-from mputui.jobs.objects import ObjectInfo
 from mputui.jobs.put_plan import PutItem, PutOptions, PutPlan, PutPlanner, put_job_id
 from mputui.jobs.runner import JobRunner
 from mputui.jobs.sources import file_job
 from mputui.jobs.transfer import Transfer
 from mputui.jobs.upload import (
-    KIND_PUT,
-    METHOD_UPLOAD,
     ByteBudget,
     UploadContext,
     UploadSource,
     put_small,
     server_copy,
 )
-from mputui.jobs.upload_events import FilePlanned, FileUploaded, PutEvent, PutTracker
 from mputui.parsing import S3Url
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe
+from mputui.s3.objects import ObjectInfo
 
 OBJECT_WORKERS = 16  # files in flight at once; their parts share the part workers
 
@@ -69,8 +77,21 @@ class PutSummary:
     elapsed: float = 0.0
     failures: list[ObjectFailed] = field(default_factory=list)
 
+    @property
+    def outcome(self) -> Outcome:
+        if self.uploaded or self.copied:
+            return Outcome.DONE
+        if self.failed:
+            return Outcome.FAILED
+        return Outcome.CANCELLED if self.cancelled else Outcome.FAILED
 
-class Putter(JobRunner[PutEvent]):
+    @property
+    def reason(self) -> str | None:
+        """Why it failed, when no ``ObjectFailed`` event said so."""
+        return "nothing was uploaded" if self.outcome is Outcome.FAILED and not self.failed else None
+
+
+class Putter(JobRunner[JobEvent]):
     """Plans and runs puts of local files to ``conn``."""
 
     def __init__(
@@ -79,7 +100,7 @@ class Putter(JobRunner[PutEvent]):
         options: PutOptions | None = None,
         *,
         journal: Journal | None = None,
-        on_event: Callable[[PutEvent], None] | None = None,
+        on_event: Callable[[JobEvent], None] | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
         super().__init__(journal=journal, on_event=on_event, cancel=cancel)
@@ -99,13 +120,13 @@ class Putter(JobRunner[PutEvent]):
         summary = PutSummary(limited=plan.limited)
         t0 = time.monotonic()
         todo = plan.todo
-        tracker = PutTracker(len(todo), sum(i.size for i in todo), self.emit)
+        tracker = RunTracker(len(todo), sum(i.size for i in todo), self.emit)
         for item in plan.items:
-            if item.action == "skip":
+            if item.action == Action.SKIP:
                 summary.skipped += 1
                 if item.job_id is not None:  # a job an interrupted run completed: closed, nothing to send
                     self.journal.remove(item.job_id)
-                self.emit(ObjectSkipped(item.file.path, item.dst, item.size, item.reason))
+                self.emit(ObjectSkipped(FileSource(item.file.path), item.dst, item.size, item.reason))
         budget = ByteBudget(self.workers * self.options.part_size)
         objects = Engine(max(1, min(len(todo), self.workers, OBJECT_WORKERS)), cancel=self.cancel_token)
         parts = Engine(self.workers, cancel=self.cancel_token, name="mputui-part")
@@ -113,7 +134,7 @@ class Putter(JobRunner[PutEvent]):
             Transfer(self.conn, self.conn), self.journal, parts, self.emit, self._crash_hook, tracker, budget
         )
         scratch = tempfile.mkdtemp(prefix="mputui-put-")
-        uploaded: dict[str, FileUploaded] = {}
+        uploaded: dict[str, ObjectDone] = {}
         try:
             for record in plan.stale:
                 self._abort_stale(record, summary)
@@ -137,19 +158,19 @@ class Putter(JobRunner[PutEvent]):
         return summary
 
     def _put_item(
-        self, item: PutItem, ctx: UploadContext, scratch: str, uploaded: dict[str, FileUploaded]
-    ) -> FileUploaded:
+        self, item: PutItem, ctx: UploadContext, scratch: str, uploaded: dict[str, ObjectDone]
+    ) -> ObjectDone:
         self.cancel_token.check()
         assert ctx.tracker is not None
         ctx.tracker.started(item.dst)
-        if item.action == "copy":
+        if item.action == Action.COPY:
             source = item.copy_from
             if source is None and item.copy_of is not None:
                 done = uploaded.get(item.copy_of)
                 if done is None or done.etag is None:
                     # Its source did not make it: send the bytes after all.
                     return self._put_item(
-                        replace(item, action="upload", copy_of=None), ctx, scratch, uploaded
+                        replace(item, action=Action.UPLOAD, copy_of=None), ctx, scratch, uploaded
                     )
                 source = _uploaded_info(item.bucket, item.copy_of, done)
             if source is not None:
@@ -158,7 +179,7 @@ class Putter(JobRunner[PutEvent]):
             return self._put_small(item, ctx)
         return self._put_multipart(item, ctx, scratch)
 
-    def _copy(self, item: PutItem, source: ObjectInfo, ctx: UploadContext) -> FileUploaded:
+    def _copy(self, item: PutItem, source: ObjectInfo, ctx: UploadContext) -> ObjectDone:
         digest = item.digest
         assert digest is not None
         with_retries(
@@ -175,11 +196,17 @@ class Putter(JobRunner[PutEvent]):
         )
         assert ctx.tracker is not None
         ctx.tracker.copied(item.size)
-        return FileUploaded(
-            item.file.path, item.dst, item.size, "copy", bytes_sent=0, copy_from=source.url, etag=None
+        return ObjectDone(
+            FileSource(item.file.path),
+            item.dst,
+            item.size,
+            PutMethod.COPY,
+            bytes_sent=0,
+            copy_from=source.url,
+            etag=None,
         )
 
-    def _put_small(self, item: PutItem, ctx: UploadContext) -> FileUploaded:
+    def _put_small(self, item: PutItem, ctx: UploadContext) -> ObjectDone:
         digest = item.digest
         assert digest is not None and ctx.budget is not None and ctx.tracker is not None
         with ctx.budget.hold(digest.size):
@@ -201,9 +228,16 @@ class Putter(JobRunner[PutEvent]):
                 cancel=self.cancel_token,
             )
         ctx.tracker.sent(digest.size)
-        return FileUploaded(item.file.path, item.dst, digest.size, "put", bytes_sent=digest.size, etag=etag)
+        return ObjectDone(
+            FileSource(item.file.path),
+            item.dst,
+            digest.size,
+            PutMethod.PUT,
+            bytes_sent=digest.size,
+            etag=etag,
+        )
 
-    def _put_multipart(self, item: PutItem, ctx: UploadContext, scratch: str) -> FileUploaded:
+    def _put_multipart(self, item: PutItem, ctx: UploadContext, scratch: str) -> ObjectDone:
         digest = item.digest
         assert digest is not None and item.job_id is not None
         record = self.journal.load(item.job_id) or self._record(item)
@@ -215,7 +249,7 @@ class Putter(JobRunner[PutEvent]):
                 # MD5 pass hashed, so the part MD5s from that pass are its Content-MD5s.
                 fd, temp = tempfile.mkstemp(dir=scratch, suffix=".gz")
                 with os.fdopen(fd, "wb") as out:
-                    stream_file(path, out, gzip_it=True, cancelled=lambda: self.cancel_token.cancelled)
+                    stream_file(path, out, gzip_it=True, cancel=self.cancel_token)
                 path = temp
             source = UploadSource(
                 path=path,
@@ -231,23 +265,22 @@ class Putter(JobRunner[PutEvent]):
             if temp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
-        return replace(result, path=item.file.path)
+        return replace(result, source=FileSource(item.file.path))
 
     def _record(self, item: PutItem) -> JobRecord:
         digest = item.digest
         assert digest is not None and item.job_id is not None
         return JobRecord(
             id=item.job_id,
-            src_bucket="",
-            src_key=item.file.path,
+            source=FileSource(item.file.path),
             src_etag=digest.md5,
             src_size=digest.size,
             dst_bucket=item.bucket,
             dst_key=item.key,
             part_size=digest.part_size,
             parts_total=len(digest.part_md5s),
-            method=METHOD_UPLOAD,
-            kind=KIND_PUT,
+            method=PutMethod.MULTIPART,
+            kind=JobKind.PUT,
             dst_endpoint=self._endpoint(),
             dst_profile=self.conn.settings.profile,
             extra={
@@ -265,12 +298,12 @@ class Putter(JobRunner[PutEvent]):
         item: PutItem,
         result: object,
         summary: PutSummary,
-        tracker: PutTracker,
-        uploaded: dict[str, FileUploaded],
+        tracker: RunTracker,
+        uploaded: dict[str, ObjectDone],
     ) -> None:
-        if isinstance(result, FileUploaded):
+        if isinstance(result, ObjectDone):
             uploaded[item.key] = result
-            if result.method == "copy":
+            if result.method is PutMethod.COPY:
                 summary.copied += 1
                 summary.bytes_saved += result.size
             else:
@@ -285,7 +318,7 @@ class Putter(JobRunner[PutEvent]):
         elif isinstance(result, BaseException):
             resumable = isinstance(result, JobFailed) and result.resumable
             failed = ObjectFailed(
-                item.file.path,
+                FileSource(item.file.path),
                 item.dst,
                 item.size,
                 describe(result),
@@ -301,11 +334,13 @@ class Putter(JobRunner[PutEvent]):
         try:
             abort_record(Transfer(self.conn, self.conn), self.journal, record)
         except Exception as exc:
-            self.emit(ObjectFailed(record.src, record.dst, record.src_size, describe(exc), record.id, True))
+            self.emit(
+                ObjectFailed(record.source, record.dst, record.src_size, describe(exc), record.id, True)
+            )
             summary.failed += 1
             return
         summary.aborted_jobs += 1
-        self.emit(JobAborted(record.id, record.src, record.dst, "the file changed since the job started"))
+        self.emit(JobAborted(record.id, record.source, record.dst, "the file changed since the job started"))
 
     # -- journal --------------------------------------------------------------------------------------
 
@@ -313,15 +348,15 @@ class Putter(JobRunner[PutEvent]):
         """Finish one journaled put job. If its file changed (or is gone), abort its upload instead; with
         ``abort_changed=False`` (the TUI's R: resuming must not destroy parts) raise MputuiError and leave the
         upload and its job as they are."""
-        if record.kind != KIND_PUT:
+        if record.kind != JobKind.PUT:
             raise MputuiError(f"job {record.id} is a {record.kind} job, not a put job", exit_code=2)
         gzip_it = record.extra.get("content_encoding") == "gzip"
         options = replace(self.options, gzip=gzip_it, part_size=record.part_size)
         self.options = options
         why = None
         try:
-            stat = os.stat(record.src_key)
-            digest = digest_file(record.src_key, record.part_size, gzip_it=gzip_it)
+            stat = os.stat(record.path)
+            digest = digest_file(record.path, record.part_size, gzip_it=gzip_it)
             if digest.md5 != record.src_etag or digest.size != record.src_size:
                 why = "changed"
         except OSError:
@@ -329,38 +364,47 @@ class Putter(JobRunner[PutEvent]):
         if why is not None:
             if not abort_changed:
                 raise MputuiError(
-                    f"{record.src_key} {why} since job {record.id} started: nothing sent, its upload is kept "
+                    f"{record.path} {why} since job {record.id} started: nothing sent, its upload is kept "
                     f"(`mputui jobs abort {record.id}` aborts it)"
                 )
             self._abort_stale(record, PutSummary())
-            raise MputuiError(f"{record.src_key} {why} since job {record.id} started; its upload was aborted")
+            raise MputuiError(f"{record.path} {why} since job {record.id} started; its upload was aborted")
         file = LocalFile(
-            record.src_key, os.path.basename(record.src_key), record.dst_key, stat.st_size, stat.st_mtime_ns
+            record.path, os.path.basename(record.path), record.dst_key, stat.st_size, stat.st_mtime_ns
         )
         item = PutItem(
             file=file,
             bucket=record.dst_bucket,
             key=record.dst_key,
-            action="resume",
+            action=Action.RESUME,
             reason="journaled",
             digest=digest,
             part_size=record.part_size,
             content_type=record.extra.get("content_type") or None,
             content_encoding=record.extra.get("content_encoding") or None,
-            job_id=put_job_id(self._endpoint(), record.src_key, record.dst, digest, gzip_it),
+            job_id=put_job_id(self._endpoint(), record.path, record.dst, digest, gzip_it),
         )
         if item.job_id != record.id:
             item = replace(item, job_id=record.id)
         return self.run(PutPlan((item,)))
 
 
-def _uploaded_info(bucket: str, key: str, done: FileUploaded) -> ObjectInfo:
+def _uploaded_info(bucket: str, key: str, done: ObjectDone) -> ObjectInfo:
     return ObjectInfo(bucket=bucket, key=key, size=done.size, etag=done.etag or "")
 
 
-def plan_events(plan: PutPlan) -> list[FilePlanned]:
+def plan_events(plan: PutPlan) -> list[Planned]:
     """The plan as events (what ``--dry-run`` prints)."""
     return [
-        FilePlanned(i.file.path, i.dst, i.size, i.action, i.reason, i.parts, i.copy_source, i.job_id)
+        Planned(
+            FileSource(i.file.path),
+            i.dst,
+            i.size,
+            i.action,
+            i.parts,
+            reason=i.reason,
+            copy_from=i.copy_source,
+            job_id=i.job_id,
+        )
         for i in plan.items
     ]

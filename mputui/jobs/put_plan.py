@@ -14,16 +14,17 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from mputui.jobs.engine import CancelToken, Engine, with_retries
+from mputui.jobs.engine import Engine, with_retries
 from mputui.jobs.journal import GZIP_SUFFIX, JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
+from mputui.jobs.kinds import Action, JobKind
 from mputui.jobs.localfiles import Digest, LocalFile, digest_file, guess_content_type, walk
 from mputui.jobs.multipart import completed_by_record
-from mputui.jobs.objects import ObjectInfo, head_object, list_objects
 from mputui.jobs.plan import DEFAULT_PART_SIZE, MAX_SINGLE_COPY, dest_dir, effective_part_size, part_count
-from mputui.jobs.upload import KIND_PUT
 from mputui.parsing import S3Url
+from mputui.s3.cancel import CancelToken
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
+from mputui.s3.objects import ObjectInfo, head_object, list_objects
 
 MODES = ("add", "update", "always")
 MIB = 1024 * 1024
@@ -55,7 +56,7 @@ class PutItem:
     file: LocalFile
     bucket: str
     key: str
-    action: str
+    action: Action
     reason: str
     digest: Digest | None = None
     part_size: int = DEFAULT_PART_SIZE
@@ -108,7 +109,7 @@ class PutPlan:
 
     @property
     def todo(self) -> list[PutItem]:
-        return [i for i in self.items if i.action != "skip"]
+        return [i for i in self.items if i.action != Action.SKIP]
 
 
 def put_job_id(endpoint: str | None, path: str, dst: str, digest: Digest, gzip_it: bool) -> str:
@@ -159,33 +160,35 @@ class PutPlanner:
         for f in files:
             existing = remote.get(f.key)
             if o.mode == "always":
-                items.append(self._item(f, dst.bucket, "upload", "mode always: not checked"))
+                items.append(self._item(f, dst.bucket, Action.UPLOAD, "mode always: not checked"))
             elif existing is None:
-                items.append(self._item(f, dst.bucket, "upload", "new"))
+                items.append(self._item(f, dst.bucket, Action.UPLOAD, "new"))
             elif o.mode == "add":
-                items.append(self._item(f, dst.bucket, "skip", "key exists (mode add)"))
+                items.append(self._item(f, dst.bucket, Action.SKIP, "key exists (mode add)"))
             else:
-                items.append(self._item(f, dst.bucket, "compare", ""))
+                items.append(self._item(f, dst.bucket, Action.COMPARE, ""))
         items = self._hash(items)
         items = [self._decide(i, remote.get(i.key)) for i in items]
         limited = 0
         if o.limit is not None:
             kept = 0
             for n, item in enumerate(items):
-                if item.action == "skip":
+                if item.action == Action.SKIP:
                     continue
                 kept += 1
                 if kept > o.limit:
-                    items[n] = replace(item, action="limit")
-            limited = sum(1 for i in items if i.action == "limit")
-            items = [i for i in items if i.action != "limit"]
+                    items[n] = replace(item, action=Action.LIMIT)
+            limited = sum(1 for i in items if i.action == Action.LIMIT)
+            items = [i for i in items if i.action != Action.LIMIT]
         items = [self._with_job(i) for i in items]
         if o.dedupe:
             items = self._dedupe(items, remote)
-        elsewhere = [r for i in items for r in self.index.elsewhere(i.dst, self.endpoint) if r.kind != "copy"]
+        elsewhere = [
+            r for i in items for r in self.index.elsewhere(i.dst, self.endpoint) if r.kind is not JobKind.COPY
+        ]
         return PutPlan(tuple(items), tuple(self._stale(items)), limited, tuple(unreadable), tuple(elsewhere))
 
-    def _item(self, f: LocalFile, bucket: str, action: str, reason: str) -> PutItem:
+    def _item(self, f: LocalFile, bucket: str, action: Action, reason: str) -> PutItem:
         o = self.options
         return PutItem(
             file=f,
@@ -201,13 +204,15 @@ class PutPlanner:
     def _remote(self, dst: S3Url, files: list[LocalFile]) -> dict[str, ObjectInfo]:
         """What the destination holds under the prefix (one paged listing, not a HEAD per file)."""
         if len(files) == 1 and files[0].key == dst.key:
-            found = with_retries(lambda: head_object(self.conn, dst.bucket, dst.key), cancel=self.cancel)
+            found = with_retries(
+                lambda: head_object(self.conn, dst.bucket, dst.key, metadata=True), cancel=self.cancel
+            )
             return {dst.key: found} if found is not None else {}
         return {o.key: o for o in list_objects(self.conn, dst.bucket, dest_dir(dst))}
 
     def _hash(self, items: list[PutItem]) -> list[PutItem]:
         """Digest every file that is not skipped, a few at a time (hashlib releases the GIL)."""
-        todo = [n for n, i in enumerate(items) if i.action != "skip"]
+        todo = [n for n, i in enumerate(items) if i.action != Action.SKIP]
         out = list(items)
         workers = max(1, min(4, os.cpu_count() or 1, len(todo)))
         with Engine(workers, cancel=self.cancel, name="mputui-md5") as engine:
@@ -215,7 +220,7 @@ class PutPlanner:
                 if isinstance(result, BaseException):
                     if isinstance(result, OSError):
                         out[n] = replace(
-                            items[n], action="skip", reason=f"unreadable: {result.strerror or result}"
+                            items[n], action=Action.SKIP, reason=f"unreadable: {result.strerror or result}"
                         )
                         continue
                     raise result
@@ -229,15 +234,15 @@ class PutPlanner:
             item.part_size,
             gzip_it=self.options.gzip,
             progress=self._hashed,
-            cancelled=lambda: self.cancel.cancelled,
+            cancel=self.cancel,
         )
 
     def _decide(self, item: PutItem, existing: ObjectInfo | None) -> PutItem:
-        if item.action != "compare" or existing is None or item.digest is None:
+        if item.action != Action.COMPARE or existing is None or item.digest is None:
             return item
         if self._same(item, existing):
-            return replace(item, action="skip", reason="same content already there")
-        return replace(item, action="replace", reason="content differs")
+            return replace(item, action=Action.SKIP, reason="same content already there")
+        return replace(item, action=Action.REPLACE, reason="content differs")
 
     def _same(self, item: PutItem, existing: ObjectInfo) -> bool:
         digest = item.digest
@@ -247,7 +252,8 @@ class PutPlanner:
         if existing.md5 is None:
             existing = (
                 with_retries(
-                    lambda: head_object(self.conn, existing.bucket, existing.key), cancel=self.cancel
+                    lambda: head_object(self.conn, existing.bucket, existing.key, metadata=True),
+                    cancel=self.cancel,
                 )
                 or existing
             )
@@ -291,7 +297,7 @@ class PutPlanner:
         return size if 0 < size < obj.size else None
 
     def _with_job(self, item: PutItem) -> PutItem:
-        if item.digest is None and item.action == "skip":
+        if item.digest is None and item.action == Action.SKIP:
             return self._closed_by_record(item)
         if item.digest is None or not item.multipart:
             return item
@@ -301,8 +307,8 @@ class PutPlanner:
         if self.journal.load(job_id) is not None:
             # Also when the key already holds this content: a run killed between Complete and forgetting the
             # job left it journaled, and the job (finding its upload gone and the object its own) closes it.
-            return replace(item, action="resume", reason="interrupted upload journaled", job_id=job_id)
-        if item.action == "skip":
+            return replace(item, action=Action.RESUME, reason="interrupted upload journaled", job_id=job_id)
+        if item.action == Action.SKIP:
             return item
         return replace(item, job_id=job_id)
 
@@ -311,8 +317,8 @@ class PutPlanner:
         killed between Complete and forgetting the job), the skip names that job and the run closes it."""
         for record in self.journal.records():
             if (
-                record.kind == KIND_PUT
-                and (record.src_key, record.dst) == (item.file.path, item.dst)
+                record.kind == JobKind.PUT
+                and (record.path, record.dst) == (item.file.path, item.dst)
                 and clean_endpoint(record.dst_endpoint) == self.endpoint
                 and completed_by_record(self.conn, record) is not None
             ):
@@ -326,7 +332,7 @@ class PutPlanner:
         wanted = {
             (i.digest.md5, i.digest.size)
             for i in items
-            if i.action in ("upload", "replace")
+            if i.action in (Action.UPLOAD, Action.REPLACE)
             and i.digest is not None
             and 0 < i.digest.size <= MAX_SINGLE_COPY
         }
@@ -339,19 +345,25 @@ class PutPlanner:
         out = []
         for item in items:
             d = item.digest
-            if item.action not in ("upload", "replace") or d is None or (d.md5, d.size) not in wanted:
+            if (
+                item.action not in (Action.UPLOAD, Action.REPLACE)
+                or d is None
+                or (d.md5, d.size) not in wanted
+            ):
                 out.append(item)
                 continue
             source = sources.get((d.md5, d.size))
             if source is not None and source.key != item.key:
                 out.append(
-                    replace(item, action="copy", reason="same content under the prefix", copy_from=source)
+                    replace(
+                        item, action=Action.COPY, reason="same content under the prefix", copy_from=source
+                    )
                 )
             elif (d.md5, d.size) in first_local:
                 out.append(
                     replace(
                         item,
-                        action="copy",
+                        action=Action.COPY,
                         reason="same content as another file",
                         copy_of=first_local[(d.md5, d.size)],
                     )
@@ -371,7 +383,7 @@ class PutPlanner:
         found = list(plain)
         with Engine(min(16, len(need_head)), cancel=self.cancel, name="mputui-head") as engine:
             for _, result in engine.map_unordered(
-                lambda o: head_object(self.conn, o.bucket, o.key), need_head
+                lambda o: head_object(self.conn, o.bucket, o.key, metadata=True), need_head
             ):
                 if isinstance(result, ObjectInfo) and result.md5 is not None:
                     found.append(result)
@@ -383,8 +395,8 @@ class PutPlanner:
         return [
             r
             for r in self.journal.records()
-            if r.kind == KIND_PUT
-            and (r.src_key, r.dst) in wanted
-            and wanted[(r.src_key, r.dst)] != r.id
+            if r.kind == JobKind.PUT
+            and (r.path, r.dst) in wanted
+            and wanted[(r.path, r.dst)] != r.id
             and clean_endpoint(r.dst_endpoint) == self.endpoint
         ]

@@ -2,7 +2,7 @@
 
 ``Resumer`` is the API the CLI and the TUI share::
 
-    resumer = Resumer(conn, on_event=callback)           # callback gets PutEvent objects, from worker threads
+    resumer = Resumer(conn, on_event=callback)           # callback gets JobEvent objects, from worker threads
     plan = resumer.plan("bkt", "big.iso", upload_id, "/data/big.iso", progress=lambda done, total: ...)
     if plan.ok:
         summary = resumer.run(plan)                      # blocking; resumer.cancel() from any thread stops it
@@ -25,21 +25,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mputui.jobs.engine import Cancelled, CancelToken, Engine
+from mputui.jobs.engine import Engine
+from mputui.jobs.events import FileSource, JobEvent, RunTracker
 from mputui.jobs.journal import JobRecord, Journal, clean_endpoint, job_id_for
+from mputui.jobs.kinds import JobKind, Outcome, PutMethod
 from mputui.jobs.multipart import JobFailed, completed_by_record
 from mputui.jobs.plan import MAX_PARTS, MIN_PART_SIZE, part_count, part_range
 from mputui.jobs.runner import JobRunner
 from mputui.jobs.sources import file_job
 from mputui.jobs.transfer import Transfer
 from mputui.jobs.upload import (
-    KIND_PUT,
-    KIND_RESUME,
-    METHOD_UPLOAD,
     UploadContext,
     UploadSource,
 )
-from mputui.jobs.upload_events import PutEvent, PutTracker
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.checksums import md5_range, plain_md5
 from mputui.s3.commit import format_ranges as ranges
 from mputui.s3.connect import S3Connection
@@ -128,7 +127,7 @@ def plan_resume(
     overwrite_mismatched: bool = False,
     journal: Journal | None = None,
     progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] = lambda: False,
+    cancel: CancelToken | None = None,
 ) -> ResumePlan:
     """Compare the file with the upload's listed parts (reads only the chunks of listed parts, once).
 
@@ -214,7 +213,7 @@ def plan_resume(
         problems.append(f"the file needs {total:,} parts of {part_size} bytes: more than S3's {MAX_PARTS:,}")
     if total > 1 and part_size < MIN_PART_SIZE:
         problems.append(f"part size {part_size} bytes is under 5 MiB: the upload could never be completed")
-    present, mismatched, unknown, md5s = _compare(path, listed, file_size, part_size, progress, cancelled)
+    present, mismatched, unknown, md5s = _compare(path, listed, file_size, part_size, progress, cancel)
     if mismatched and not overwrite_mismatched:
         problems.append(
             f"part(s) {ranges(list(mismatched))} do not match the same bytes of {path}: wrong file? "
@@ -250,7 +249,7 @@ def _compare(
     file_size: int,
     part_size: int,
     progress: Callable[[int, int], None] | None,
-    cancelled: Callable[[], bool],
+    cancel: CancelToken | None,
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], dict[int, str]]:
     present: list[int] = []
     mismatched: list[int] = []
@@ -267,8 +266,8 @@ def _compare(
             to_hash.append(p)
 
     def local_md5(p: Part) -> str:
-        if cancelled():
-            raise Cancelled
+        if cancel is not None:
+            cancel.check()
         with open(path, "rb") as handle:
             handle.seek(part_range(p.part_number, file_size, part_size)[0])
             local, got = md5_range(handle, p.size)
@@ -312,9 +311,20 @@ class ResumeSummary:
     elapsed: float = 0.0
     error: str | None = None
     resumable: bool = False
+    plan: ResumePlan | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.completed:
+            return Outcome.DONE
+        return Outcome.CANCELLED if self.cancelled else Outcome.FAILED
+
+    @property
+    def reason(self) -> str | None:
+        return self.error
 
 
-class Resumer(JobRunner[PutEvent]):
+class Resumer(JobRunner[JobEvent]):
     """Plans and runs resumes of uploads on ``conn`` from local files."""
 
     def __init__(
@@ -322,7 +332,7 @@ class Resumer(JobRunner[PutEvent]):
         conn: S3Connection,
         *,
         journal: Journal | None = None,
-        on_event: Callable[[PutEvent], None] | None = None,
+        on_event: Callable[[JobEvent], None] | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
         super().__init__(journal=journal, on_event=on_event, cancel=cancel)
@@ -350,7 +360,7 @@ class Resumer(JobRunner[PutEvent]):
             overwrite_mismatched=overwrite_mismatched,
             journal=self.journal,
             progress=progress,
-            cancelled=lambda: self.cancel_token.cancelled,
+            cancel=self.cancel_token,
         )
 
     def run(self, plan: ResumePlan) -> ResumeSummary:
@@ -365,11 +375,11 @@ class Resumer(JobRunner[PutEvent]):
             with self.journal.lock(plan.job_id):
                 self.journal.remove(plan.job_id)
             return ResumeSummary(
-                job_id=plan.job_id, parts_present=plan.parts_total, etag=plan.etag, completed=True
+                job_id=plan.job_id, parts_present=plan.parts_total, etag=plan.etag, completed=True, plan=plan
             )
         record = self._record(plan)
-        summary = ResumeSummary(job_id=record.id, parts_present=len(plan.present))
-        tracker = PutTracker(1, plan.file_size, self.emit)
+        summary = ResumeSummary(job_id=record.id, parts_present=len(plan.present), plan=plan)
+        tracker = RunTracker(1, plan.file_size, self.emit)
         t0 = time.monotonic()
         parts = Engine(self.conn.settings.concurrency, cancel=self.cancel_token, name="mputui-resume")
         ctx = UploadContext(
@@ -409,13 +419,13 @@ class Resumer(JobRunner[PutEvent]):
 
         Returns the plan and, when the plan is ok, the summary.
         """
-        if record.kind != KIND_RESUME or record.upload_id is None:
+        if record.kind != JobKind.RESUME or record.upload_id is None:
             raise MputuiError(f"job {record.id} is a {record.kind} job, not a resume job", exit_code=2)
         plan = self.plan(
             record.dst_bucket,
             record.dst_key,
             record.upload_id,
-            record.src_key,
+            record.path,
             part_size=record.part_size,
             overwrite_mismatched=record.extra.get(OVERWRITE_FLAG) == "1",
         )
@@ -430,7 +440,7 @@ class Resumer(JobRunner[PutEvent]):
                     f"upload {plan.upload_id} belongs to job {existing.id} for {existing.src_size} bytes in parts "
                     f"of {existing.part_size}; the file does not fit it"
                 )
-            if existing.kind == KIND_PUT and existing.extra.get("content_encoding"):
+            if existing.kind == JobKind.PUT and existing.extra.get("content_encoding"):
                 raise MputuiError(
                     f"upload {plan.upload_id} holds gzipped content (put job {existing.id}); "
                     f"finish it with `mputui jobs resume {existing.id}`",
@@ -440,16 +450,15 @@ class Resumer(JobRunner[PutEvent]):
         endpoint = clean_endpoint(self.conn.endpoint_url)
         return JobRecord(
             id=job_id_for(None, f"file://{plan.path}", endpoint, plan.dst, plan.upload_id),
-            src_bucket="",
-            src_key=plan.path,
+            source=FileSource(plan.path),
             src_etag="",
             src_size=plan.file_size,
             dst_bucket=plan.bucket,
             dst_key=plan.key,
             part_size=plan.part_size,
             parts_total=plan.parts_total,
-            method=METHOD_UPLOAD,
-            kind=KIND_RESUME,
+            method=PutMethod.MULTIPART,
+            kind=JobKind.RESUME,
             upload_id=plan.upload_id,
             done={n: plan.part_md5s[n] for n in plan.present},
             dst_endpoint=endpoint,

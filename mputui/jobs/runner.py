@@ -6,9 +6,9 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from mputui.jobs.engine import CancelToken
 from mputui.jobs.journal import Journal
 from mputui.jobs.multipart import CrashHook
+from mputui.s3.cancel import CancelToken
 
 EventT = TypeVar("EventT")
 

@@ -8,24 +8,23 @@ import hashlib
 import threading
 from typing import Any
 
-from mputui.jobs.events import ObjectCopied, PartCopied
+from mputui.jobs.events import ObjectDone, PartSent
 from mputui.jobs.journal import JobRecord
+from mputui.jobs.kinds import PutMethod
 from mputui.jobs.localfiles import read_range
 from mputui.jobs.multipart import JobContext, JobFailed, MultipartJob, completed_by_record
-from mputui.jobs.objects import MD5_META, ObjectInfo, head_object, same_content, strip_etag
 from mputui.jobs.transfer import SourceChanged, Transfer
 from mputui.jobs.upload import (
-    METHOD_UPLOAD,
     ContentChanged,
     UploadContext,
     UploadSource,
     b64md5,
     object_headers,
 )
-from mputui.jobs.upload_events import FileUploaded, PartUploaded
-from mputui.s3.checksums import multipart_etag, plain_md5
+from mputui.s3.checksums import multipart_etag, normalize_etag, plain_md5
 from mputui.s3.errors import describe
 from mputui.s3.models import Part
+from mputui.s3.objects import MD5_META, ObjectInfo, head_object, same_content
 
 
 class CopyRanges:
@@ -43,7 +42,7 @@ class CopyRanges:
         return self.src
 
     def keep(self, part: Part) -> str | None:
-        return strip_etag(part.etag) or None  # the server's word: each part was copied from this version
+        return normalize_etag(part.etag) or None  # the server's word: each part was copied from this version
 
     def is_ours(self, record: JobRecord, obj: ObjectInfo) -> bool:
         return same_content(self.src, obj)
@@ -57,8 +56,8 @@ class CopyRanges:
             self.src, record.dst_bucket, record.dst_key, record.upload_id, part_number, first, last
         )
 
-    def sent(self, record: JobRecord, part_number: int, size: int) -> PartCopied:
-        return PartCopied(record.id, record.src, record.dst, part_number, size)
+    def sent(self, record: JobRecord, part_number: int, size: int) -> PartSent:
+        return PartSent(record.id, record.source, record.dst, part_number, size)
 
     def abandon(self, job: MultipartJob[Any], exc: BaseException) -> None:
         if isinstance(exc, SourceChanged) or self._changed(job.record):
@@ -78,20 +77,20 @@ class CopyRanges:
 
     def result(
         self, record: JobRecord, *, resumed: bool, parts: int, size: int, etag: str | None
-    ) -> ObjectCopied:
-        return ObjectCopied(
-            record.src,
+    ) -> ObjectDone:
+        return ObjectDone(
+            record.source,
             record.dst,
             record.src_size,
-            record.parts_total,
-            parts,
             record.method,
-            resumed,
-            record.id,
+            parts=record.parts_total,
+            parts_sent=parts,
+            resumed=resumed,
+            job_id=record.id,
         )
 
     def _changed(self, record: JobRecord) -> bool:
-        current = head_object(self.t.src_conn, self.src.bucket, self.src.key)
+        current = head_object(self.t.src_conn, self.src.bucket, self.src.key, metadata=True)
         return current is None or current.etag != record.src_etag
 
 
@@ -157,20 +156,20 @@ class FileChunks:
                 ContentMD5=b64md5(md5),
             )
             del data
-        etag = strip_etag(response.get("ETag"))
+        etag = normalize_etag(response.get("ETag"))
         if plain_md5(etag) is not None and etag.lower() != md5:
             raise ContentChanged(
-                f"{record.src_key} changed while being uploaded (part {part_number} no longer has MD5 {md5}); "
+                f"{record.path} changed while being uploaded (part {part_number} no longer has MD5 {md5}); "
                 f"re-run to upload the new content"
             )
         with self._lock:
             self.md5s[part_number] = md5
         return etag.lower() or md5
 
-    def sent(self, record: JobRecord, part_number: int, size: int) -> PartUploaded:
+    def sent(self, record: JobRecord, part_number: int, size: int) -> PartSent:
         if self.tracker is not None:
             self.tracker.sent(size)
-        return PartUploaded(record.id, record.src_key, record.dst, part_number, size)
+        return PartSent(record.id, record.source, record.dst, part_number, size)
 
     def abandon(self, job: MultipartJob[Any], exc: BaseException) -> None:
         pass
@@ -178,7 +177,7 @@ class FileChunks:
     def final(self, record: JobRecord, exc: BaseException) -> JobFailed | None:
         if isinstance(exc, ContentChanged) or "BadDigest" in describe(exc):
             return JobFailed(
-                f"{record.src_key} changed while being uploaded: {describe(exc)}; its upload is kept in job "
+                f"{record.path} changed while being uploaded: {describe(exc)}; its upload is kept in job "
                 f"{record.id} (`mputui jobs abort {record.id}`, or re-run the put to start over with the new "
                 "content)",
                 resumable=False,
@@ -190,12 +189,12 @@ class FileChunks:
 
     def result(
         self, record: JobRecord, *, resumed: bool, parts: int, size: int, etag: str | None
-    ) -> FileUploaded:
-        return FileUploaded(
-            path=record.src_key,
+    ) -> ObjectDone:
+        return ObjectDone(
+            source=record.source,
             dst=record.dst,
             size=record.src_size,
-            method=METHOD_UPLOAD,
+            method=PutMethod.MULTIPART,
             parts=record.parts_total,
             parts_sent=parts,
             bytes_sent=size,
@@ -205,13 +204,13 @@ class FileChunks:
         )
 
 
-def copy_job(ctx: JobContext, record: JobRecord, src: ObjectInfo) -> MultipartJob[ObjectCopied]:
+def copy_job(ctx: JobContext, record: JobRecord, src: ObjectInfo) -> MultipartJob[ObjectDone]:
     """The multipart job copying ``src`` to ``record``'s destination."""
     return MultipartJob(ctx, record, CopyRanges(ctx.transfer, src))
 
 
 def file_job(
     ctx: UploadContext, record: JobRecord, source: UploadSource, *, can_recreate: bool = True
-) -> MultipartJob[FileUploaded]:
+) -> MultipartJob[ObjectDone]:
     """The multipart job uploading the local ``source`` to ``record``'s destination."""
     return MultipartJob(ctx, record, FileChunks(ctx, source, can_recreate=can_recreate))

@@ -15,15 +15,11 @@ import weakref
 from dataclasses import replace
 from typing import Any
 
-from mputui.jobs.objects import ObjectInfo, object_params, strip_etag
+from mputui.jobs.kinds import CopyMethod
+from mputui.s3.checksums import normalize_etag, quoted_etag
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, error_code, http_status
-
-METHOD_COPY = "copy"  # one CopyObject
-METHOD_MULTIPART = "multipart"  # CreateMultipartUpload + UploadPartCopy + Complete
-METHOD_STREAM = "stream"  # GET + PUT across endpoints
-METHOD_STREAM_MULTIPART = "stream-multipart"  # ranged GETs → UploadPart across endpoints
-
+from mputui.s3.objects import ObjectInfo, object_params
 
 _single_attempt: weakref.WeakKeyDictionary[S3Connection, S3Connection] = weakref.WeakKeyDictionary()
 _single_attempt_lock = threading.Lock()
@@ -56,10 +52,10 @@ class Transfer:
         self.dst_conn = dst_conn
         self.streaming = src_conn is not dst_conn and src_conn.endpoint_url != dst_conn.endpoint_url
 
-    def method(self, multipart: bool) -> str:
+    def method(self, multipart: bool) -> CopyMethod:
         if self.streaming:
-            return METHOD_STREAM_MULTIPART if multipart else METHOD_STREAM
-        return METHOD_MULTIPART if multipart else METHOD_COPY
+            return CopyMethod.STREAM_MULTIPART if multipart else CopyMethod.STREAM
+        return CopyMethod.MULTIPART if multipart else CopyMethod.COPY
 
     # -- single request -----------------------------------------------------------------------------
 
@@ -82,7 +78,7 @@ class Transfer:
                     "copy_object",
                     Key=dst_key,
                     CopySource={"Bucket": src.bucket, "Key": src.key},
-                    CopySourceIfMatch=_quoted(src.etag),
+                    CopySourceIfMatch=quoted_etag(src.etag),
                     MetadataDirective="REPLACE",
                     **object_params(src),
                 )
@@ -124,7 +120,7 @@ class Transfer:
                     Body=data,
                     ContentMD5=_b64md5(data),
                 )
-                return strip_etag(response.get("ETag"))
+                return normalize_etag(response.get("ETag"))
             response = self.dst_conn.call(
                 dst_bucket,
                 "upload_part_copy",
@@ -133,16 +129,16 @@ class Transfer:
                 PartNumber=part_number,
                 CopySource={"Bucket": src.bucket, "Key": src.key},
                 CopySourceRange=f"bytes={first}-{last}",
-                CopySourceIfMatch=_quoted(src.etag),
+                CopySourceIfMatch=quoted_etag(src.etag),
             )
-            return strip_etag(response.get("CopyPartResult", {}).get("ETag"))
+            return normalize_etag(response.get("CopyPartResult", {}).get("ETag"))
         except Exception as exc:
             if is_precondition_failed(exc):
                 raise SourceChanged(f"source {src.url} changed during the copy") from exc
             raise
 
     def complete(self, dst_bucket: str, dst_key: str, upload_id: str, etags: dict[int, str]) -> None:
-        parts = [{"PartNumber": n, "ETag": _quoted(etags[n])} for n in sorted(etags)]
+        parts = [{"PartNumber": n, "ETag": quoted_etag(etags[n])} for n in sorted(etags)]
         self.dst_conn.call(
             dst_bucket,
             "complete_multipart_upload",
@@ -152,7 +148,7 @@ class Transfer:
         )
 
     def _get(self, src: ObjectInfo, byte_range: tuple[int, int] | None) -> bytes:
-        params: dict[str, Any] = {"Key": src.key, "IfMatch": _quoted(src.etag)}
+        params: dict[str, Any] = {"Key": src.key, "IfMatch": quoted_etag(src.etag)}
         expected = src.size
         if byte_range is not None:
             params["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
@@ -166,10 +162,6 @@ class Transfer:
         if len(data) != expected:
             raise ConnectionError(f"short read from {src.url}: {len(data)} of {expected} bytes")
         return data
-
-
-def _quoted(etag: str) -> str:
-    return f'"{strip_etag(etag)}"'
 
 
 def _b64md5(data: bytes) -> str:

@@ -12,16 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mputui.jobs.events import RunTracker
 from mputui.jobs.multipart import JobContext
-from mputui.jobs.objects import MD5_META, ObjectInfo, strip_etag
-from mputui.jobs.upload_events import PutTracker
-from mputui.s3.checksums import plain_md5
+from mputui.s3.checksums import normalize_etag, plain_md5
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
-
-METHOD_UPLOAD = "multipart"
-KIND_PUT = "put"
-KIND_RESUME = "resume"
+from mputui.s3.objects import MD5_META, ObjectInfo
 
 
 class ContentChanged(MputuiError):
@@ -62,7 +58,7 @@ class UploadSource:
 class UploadContext(JobContext):
     """What the upload jobs of one run share: a job's context, the run's totals and its memory cap."""
 
-    tracker: PutTracker | None = None
+    tracker: RunTracker | None = None
     budget: ByteBudget | None = None
 
 
@@ -111,7 +107,7 @@ def put_small(
         Metadata={MD5_META: md5},
         **object_headers(content_type, content_encoding),
     )
-    etag = strip_etag(response.get("ETag")).lower()
+    etag = normalize_etag(response.get("ETag")).lower()
     if plain_md5(etag) is not None and etag != md5:
         raise ContentChanged(f"s3://{bucket}/{key}: the server stored other bytes (ETag {etag}, MD5 {md5})")
     return etag

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from mputui.s3.checksums import normalize_etag
 from mputui.s3.connect import S3Connection
-from mputui.s3.errors import describe, error_code, is_gone
+from mputui.s3.errors import describe, is_gone
 from mputui.s3.inventory import list_parts
 from mputui.s3.models import Upload
+from mputui.s3.objects import ObjectInfo, head_object, info_from_listing
 from mputui.s3.targets import target_problem
 
 
@@ -42,30 +42,6 @@ class AbortResult:
         if self.ok:
             return "aborted"
         return "already gone" if self.already_gone else "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class ExistingObject:
-    """An object already at the commit's key (it would be replaced)."""
-
-    size: int
-    etag: str
-    last_modified: datetime | None
-
-
-def head_object(conn: S3Connection, bucket: str, key: str) -> ExistingObject | None:
-    """HEAD the key: the object there, or ``None`` if there is none."""
-    try:
-        head = conn.call(bucket, "head_object_basic", Key=key)
-    except Exception as exc:
-        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-    return ExistingObject(
-        size=int(head.get("ContentLength", 0)),
-        etag=normalize_etag(head.get("ETag")),
-        last_modified=head.get("LastModified"),
-    )
 
 
 RACE_WINDOW = timedelta(seconds=5)
@@ -108,7 +84,7 @@ def _http_date(text: str) -> datetime:
     return parsedate_to_datetime(text)  # many aborts answer within the same second
 
 
-def _race_checked(upload: Upload, server_time: datetime | None, obj: ExistingObject | None) -> AbortResult:
+def _race_checked(upload: Upload, server_time: datetime | None, obj: ObjectInfo | None) -> AbortResult:
     if (
         obj is not None
         and server_time is not None
@@ -180,7 +156,7 @@ def confirm_aborts(
 
 def _list_key_range(
     conn: S3Connection, bucket: str, keys: list[str]
-) -> tuple[dict[str, ExistingObject], Callable[[str], bool]]:
+) -> tuple[dict[str, ObjectInfo], Callable[[str], bool]]:
     """The objects (plain keys only) from ``keys[0]`` on, and which keys that listing covered."""
     first, last = keys[0], keys[-1]  # sorted: their common prefix is everyone's
     common = next(
@@ -189,18 +165,14 @@ def _list_key_range(
     params: dict[str, Any] = {"Prefix": first[:common], "MaxKeys": LIST_PAGE}
     if keys[0][:-1]:
         params["StartAfter"] = keys[0][:-1]  # sorts before keys[0]: the listing includes it
-    objects: dict[str, ExistingObject] = {}
+    objects: dict[str, ObjectInfo] = {}
     bound = ""
     for _ in range(max(1, len(keys) // LIST_PAGES_PER_KEYS)):
         page = conn.call(bucket, "list_objects_v2", **params)
         for item in page.get("Contents", []):
             key = item.get("Key", "")
             if _PLAIN_KEY.fullmatch(key):
-                objects[key] = ExistingObject(
-                    size=int(item.get("Size", 0)),
-                    etag=normalize_etag(item.get("ETag")),
-                    last_modified=item.get("LastModified"),
-                )
+                objects[key] = info_from_listing(bucket, item)
                 bound = max(bound, key)
         token = page.get("NextContinuationToken")
         if not page.get("IsTruncated") or not token:

@@ -39,8 +39,15 @@ def expected_etag(parts: Iterable[Part]) -> str | None:
 
 
 def normalize_etag(etag: str | None) -> str:
-    """An ETag without quotes, lower case (RGW and AWS differ in quoting)."""
-    return (etag or "").strip().strip('"').lower()
+    """An ETag without surrounding space and quotes (servers differ in quoting), its case kept: it is sent
+    back as is in conditions (``CopySourceIfMatch``) and journaled; compare with ``.lower()`` for MD5s."""
+    return (etag or "").strip().strip('"')
+
+
+def quoted_etag(etag: str | None) -> str:
+    """The quoted form CompleteMultipartUpload takes and ListParts gives ("" for none)."""
+    bare = normalize_etag(etag)
+    return f'"{bare}"' if bare else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mputui.formatting import format_ranges as format_ranges  # imported from here by mputui.jobs
-from mputui.s3.actions import ExistingObject, head_object, upload_exists
+from mputui.s3.actions import upload_exists
 from mputui.s3.checksums import expected_etag
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, error_code, is_gone
 from mputui.s3.inventory import list_parts
 from mputui.s3.models import Part, PartFlags, Problem, ProblemCode
+from mputui.s3.objects import ObjectInfo, head_object
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 """S3 refuses to complete an upload whose parts, other than the last, are smaller than this."""
@@ -142,10 +143,10 @@ class CommitResult:
         return self.status == "committed"
 
 
-def _matches_plan(obj: ExistingObject | None, plan: CommitPlan) -> bool:
+def _matches_plan(obj: ObjectInfo | None, plan: CommitPlan) -> bool:
     if obj is None or obj.size != plan.size:
         return False
-    return plan.etag is None or obj.etag == plan.etag
+    return plan.etag is None or obj.etag.lower() == plan.etag
 
 
 def complete_upload(conn: S3Connection, plan: CommitPlan) -> CommitResult:

@@ -21,6 +21,7 @@ import botocore.exceptions as bexc
 from mputui import __version__
 from mputui.formatting import redact_url, safe_text
 from mputui.s3 import wirelog
+from mputui.s3.cancel import CancelToken
 from mputui.s3.errors import MputuiError, describe, error_code, is_redirect, register_credentials
 from mputui.s3.lean import LeanS3, MalformedAnswerError
 from mputui.s3.lean_loop import LeanLoop
@@ -399,7 +400,7 @@ class S3Connection:
         return agent
 
     def lean_loop(
-        self, *, concurrency: int | None = None, cancelled: Callable[[], bool] = lambda: False
+        self, *, concurrency: int | None = None, cancel: CancelToken | None = None
     ) -> LeanLoop | None:
         """An event loop sending many lean calls at once, at most ``concurrency`` (default: the settings')
         in flight (close it after use), or ``None`` when the lean path is off. Callers redo on the threaded
@@ -411,7 +412,7 @@ class S3Connection:
             concurrency=concurrency or self.settings.concurrency,
             connect_timeout=self.settings.connect_timeout,
             read_timeout=self.settings.read_timeout,
-            cancelled=cancelled,
+            cancel=cancel,
         )
 
     def list_bucket_names(self) -> list[str]:

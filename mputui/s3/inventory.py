@@ -17,6 +17,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from mputui.s3.cancel import Cancelled, CancelToken
+from mputui.s3.checksums import quoted_etag
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, is_gone
 from mputui.s3.lean import key_path, parse_list_parts
@@ -40,14 +42,6 @@ FIRST_PAGE = 5
 GATHER_PAUSE = 0.002
 
 
-class ScanCancelled(Exception):
-    """Raised inside workers to unwind when the scan was cancelled."""
-
-
-def _strip_etag(etag: str | None) -> str:
-    return (etag or "").strip()
-
-
 def list_parts(
     conn: S3Connection,
     bucket: str,
@@ -55,14 +49,14 @@ def list_parts(
     upload_id: str,
     *,
     page_size: int = MAX_PAGE,
-    cancelled: Callable[[], bool] = lambda: False,
+    cancel: CancelToken | None = None,
 ) -> list[Part]:
     """Every part of one upload, in part-number order (ListParts paged with PartNumberMarker)."""
     parts: list[Part] = []
     marker = 0
     while True:
-        if cancelled():
-            raise ScanCancelled
+        if cancel is not None:
+            cancel.check()
         params: dict[str, Any] = {"Key": key, "UploadId": upload_id, "MaxParts": page_size}
         if marker:
             params["PartNumberMarker"] = marker
@@ -83,7 +77,7 @@ def _parts_of(page: dict[str, Any]) -> list[Part]:
         Part(
             part_number=int(p["PartNumber"]),
             size=int(p.get("Size", 0)),
-            etag=_strip_etag(p.get("ETag")),
+            etag=quoted_etag(p.get("ETag")),
             last_modified=p.get("LastModified"),
         )
         for p in page.get("Parts", [])
@@ -103,7 +97,7 @@ def iter_upload_pages(
     prefix: str = "",
     page_size: int = MAX_PAGE,
     first_page_size: int | None = None,
-    cancelled: Callable[[], bool] = lambda: False,
+    cancel: CancelToken | None = None,
 ) -> Iterator[list[Upload]]:
     """Pages of in-progress uploads in ``bucket`` (ListMultipartUploads, KeyMarker + UploadIdMarker).
 
@@ -114,8 +108,8 @@ def iter_upload_pages(
     id_marker = ""
     seen: set[tuple[str, str]] = set()
     while True:
-        if cancelled():
-            raise ScanCancelled
+        if cancel is not None:
+            cancel.check()
         # No EncodingType=url: RGW encodes keys but does not echo EncodingType, so a client cannot tell
         # whether to decode. Raw XML carries every key RGW and AWS accept (tested with hostile keys).
         first = not key_marker
@@ -223,7 +217,7 @@ class InventoryScan:
         self.page_size = page_size
         self.concurrency = concurrency or conn.settings.concurrency
         self.progress_interval = progress_interval
-        self._cancel = threading.Event()
+        self._cancel = CancelToken()
         self._queue: queue.SimpleQueue[ScanEvent | None] = queue.SimpleQueue()
         self._started = False
         self._lock = threading.Lock()
@@ -241,11 +235,11 @@ class InventoryScan:
 
     def cancel(self) -> None:
         """Stop issuing requests; the event stream ends soon after."""
-        self._cancel.set()
+        self._cancel.cancel()
 
     @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        return self._cancel.cancelled
 
     def events(self) -> Iterator[ScanEvent]:
         """Run the scan in the background and yield its events here as they happen."""
@@ -313,7 +307,7 @@ class InventoryScan:
             for name in names:
                 executor.submit(self._scan_bucket, executor, self._buckets[name])
             while not self._all_done.wait(0.05):
-                if self._cancel.is_set():
+                if self._cancel.cancelled:
                     break
         finally:
             if self._loop is not None:
@@ -330,7 +324,7 @@ class InventoryScan:
                 unknown_sizes=sum(s.unknown_sizes for s in summaries),
                 requests=self.conn.requests - self._start_requests,
                 elapsed=time.monotonic() - self._t0,
-                cancelled=self._cancel.is_set(),
+                cancelled=self._cancel.cancelled,
             )
             self._emit(ScanFinished(totals, summaries))
             self._queue.put(None)
@@ -338,7 +332,7 @@ class InventoryScan:
     def _start_loop(self) -> LeanLoop | None:
         """The event loop for the ListParts fan-out, if the lean path is on (else: the thread pool)."""
         try:
-            return self.conn.lean_loop(cancelled=self._cancel.is_set)
+            return self.conn.lean_loop(cancel=self._cancel)
         except Exception:
             return None  # e.g. no credentials: the threaded path reports it per bucket
 
@@ -365,24 +359,24 @@ class InventoryScan:
                 # Every bucket's first page at once, small, so that uploads stream (and their ListParts
                 # start) well before the large pages of many buckets are all listed.
                 first_page_size=min(FIRST_PAGE, self.page_size),
-                cancelled=self._cancel.is_set,
+                cancel=self._cancel,
             ):
                 with state.lock:
                     state.pending += len(batch)
                 if self._loop is not None:
-                    if self._cancel.is_set():
-                        raise ScanCancelled
+                    if self._cancel.cancelled:
+                        raise Cancelled
                     try:
                         self._submit_to_loop(self._loop, state, batch)
                     except RuntimeError:  # the loop was closed: the scan was cancelled
-                        raise ScanCancelled from None
+                        raise Cancelled from None
                     continue
                 for upload in batch:
                     try:
                         executor.submit(self._scan_upload, state, upload)
                     except RuntimeError:  # executor shut down: the scan was cancelled
-                        raise ScanCancelled from None
-        except ScanCancelled:
+                        raise Cancelled from None
+        except Cancelled:
             state.error = "cancelled"
         except Exception as exc:
             state.error = describe(exc)
@@ -420,7 +414,7 @@ class InventoryScan:
             if page is not None and not page["IsTruncated"]:
                 self._record(state, with_parts(upload, _unique(_parts_of(page))))
                 return
-        if isinstance(answer, LoopCancelled) or self._cancel.is_set():
+        if isinstance(answer, LoopCancelled) or self._cancel.cancelled:
             state.error = "cancelled"
             self._record(state, None)
             return
@@ -434,18 +428,18 @@ class InventoryScan:
     def _scan_upload(self, state: _BucketState, upload: Upload) -> None:
         result: Upload | None
         try:
-            if self._cancel.is_set():
-                raise ScanCancelled
+            if self._cancel.cancelled:
+                raise Cancelled
             parts = list_parts(
                 self.conn,
                 upload.bucket,
                 upload.key,
                 upload.upload_id,
                 page_size=self.page_size,
-                cancelled=self._cancel.is_set,
+                cancel=self._cancel,
             )
             result = with_parts(upload, parts)
-        except ScanCancelled:
+        except Cancelled:
             result = None
             state.error = "cancelled"
         except Exception as exc:

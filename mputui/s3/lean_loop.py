@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from mputui.s3.cancel import CancelToken
 from mputui.s3.lean import LeanS3
 from mputui.s3.routes import Proxy, Route, StepAside
 
@@ -329,7 +330,7 @@ class LeanLoop:
     """Send ``LeanCall``s concurrently (at most ``concurrency`` in flight) from one background thread.
 
     ``submit`` may be called from any thread; each callback runs in the loop's thread, once per call, and must
-    be quick (hand heavy work to another thread). ``cancelled()`` is checked before each send.
+    be quick (hand heavy work to another thread). ``cancel`` is checked before each send.
     """
 
     def __init__(
@@ -339,13 +340,13 @@ class LeanLoop:
         concurrency: int,
         connect_timeout: float,
         read_timeout: float,
-        cancelled: Callable[[], bool] = lambda: False,
+        cancel: CancelToken | None = None,
     ) -> None:
         self.lean = lean
         self.concurrency = max(1, concurrency)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self.cancelled = cancelled
+        self.cancel = cancel or CancelToken()
         self.loop = asyncio.new_event_loop()
         self._pending: deque[tuple[LeanCall, Callback]] = deque()
         self._active = 0
@@ -389,7 +390,7 @@ class LeanLoop:
     def _pump(self) -> None:
         while self._pending and self._active < self.concurrency:
             call, callback = self._pending.popleft()
-            if self._closed or self.cancelled():
+            if self._closed or self.cancel.cancelled:
                 self._answer(call, callback, LoopCancelled())
                 continue
             self._active += 1

@@ -10,12 +10,9 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from mputui.jobs.copy import CopySummary
-from mputui.jobs.events import CopyEvent, JobProgress
+from mputui.jobs.events import JobEvent, JobProgress, RunProgress
 from mputui.jobs.journal import JobRecord
-from mputui.jobs.put import PutSummary
-from mputui.jobs.resume import ResumeSummary
-from mputui.jobs.upload_events import PutEvent, PutProgress
+from mputui.jobs.journaled import Summary
 from mputui.s3.actions import AbortResult
 from mputui.s3.connect import S3Connection
 from mputui.s3.models import Part, ScanEvent, Upload
@@ -107,12 +104,12 @@ class JobEventPosted(Message):
     """An event of a running job (progress ticks replace each other: the newest is all the view needs)."""
 
     run_id: int
-    event: CopyEvent | PutEvent
+    event: JobEvent
 
     def can_replace(self, message: Message) -> bool:
         if not isinstance(message, JobEventPosted) or message.run_id != self.run_id:
             return False
-        if isinstance(message.event, PutProgress) and isinstance(self.event, PutProgress):
+        if isinstance(message.event, RunProgress) and isinstance(self.event, RunProgress):
             return True
         return (
             isinstance(message.event, JobProgress)
@@ -126,5 +123,5 @@ class JobEnded(Message):
     """A job's worker returned: its summary, or the error that stopped it."""
 
     run_id: int
-    summary: CopySummary | PutSummary | ResumeSummary | None
+    summary: Summary | None
     error: str | None = None

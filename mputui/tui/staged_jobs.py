@@ -5,7 +5,7 @@ Staged values, because a real copy on the demo endpoint finishes before a pictur
 
 from __future__ import annotations
 
-from mputui.jobs.events import JobProgress
+from mputui.jobs.events import JobProgress, S3Source
 from mputui.jobs.journal import JobRecord
 from mputui.tui.controllers.jobs import JobRun
 
@@ -31,8 +31,7 @@ def staged_job_runs() -> dict[int, JobRun]:
     ]
     record = JobRecord(
         id="c0ffee00d15ea5e5",
-        src_bucket="acme-data-lake",
-        src_key="raw/2025/05.parquet",
+        source=S3Source("acme-data-lake", "raw/2025/05.parquet"),
         src_etag="e",
         src_size=96 * MIB,
         dst_bucket="acme-archive",

@@ -20,9 +20,9 @@ import pytest
 from test_jobs import wait_for
 
 from conftest import remaining, settle
+from mputui.jobs.events import PartSent
 from mputui.jobs.journal import JobRecord, Journal
 from mputui.jobs.put import Putter
-from mputui.jobs.upload_events import PartUploaded
 from mputui.tui.app import MputuiApp
 from mputui.tui.screens.jobs import JobCard, JobsScreen
 
@@ -64,7 +64,7 @@ def interrupted_put(server: Any, bucket: str, home: Path) -> tuple[Path, bytes, 
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
     (record,) = journal_of(home).records()
-    assert (record.kind, record.src_key, sorted(record.done)) == ("put", str(path), [1])
+    assert (record.kind, record.path, sorted(record.done)) == ("put", str(path), [1])
     assert record.upload_id is not None
     return path, data, record
 
@@ -284,7 +284,7 @@ async def test_cancel_a_resumed_put_job_then_resume_it_again(
 
     def slow_emit(self: Putter, event: Any) -> None:
         real_emit(self, event)
-        if isinstance(event, PartUploaded) and not held:
+        if isinstance(event, PartSent) and not held:
             # The first resume holds after its first part until the user cancels it (x): the cancel lands
             # mid-job however slow the machine is (one part at a time: concurrency 1).
             held.append(self)

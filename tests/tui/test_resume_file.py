@@ -10,9 +10,9 @@ import pytest
 from test_jobs import wait_for
 
 from conftest import remaining, settle
+from mputui.jobs.events import PartSent
 from mputui.jobs.journal import Journal
 from mputui.jobs.resume import Resumer
-from mputui.jobs.upload_events import PartUploaded
 from mputui.tui.app import MputuiApp
 from mputui.tui.screens.jobs import JobsScreen
 from mputui.tui.screens.resume_file import ResumeFileDialog
@@ -120,7 +120,7 @@ async def test_resume_from_file_cancel_with_x_then_resume_again(
 
     def slow_emit(self: Resumer, event: Any) -> None:
         real_emit(self, event)
-        if isinstance(event, PartUploaded) and not held:
+        if isinstance(event, PartSent) and not held:
             # One part at a time; the first run holds after its first part until the user cancels it (x).
             held.append(self)
             deadline = time.monotonic() + 30

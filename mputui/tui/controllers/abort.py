@@ -14,6 +14,7 @@ from textual.worker import get_current_worker
 from mputui.formatting import safe_text
 from mputui.jobs.abort import abort_uploads
 from mputui.s3.actions import AbortResult
+from mputui.s3.cancel import CancelToken
 from mputui.s3.models import Upload
 from mputui.tui.messages import AbortFinished, AbortsDone
 from mputui.tui.model import Row
@@ -86,9 +87,8 @@ class AbortController:
         assert app.conn is not None
         batch: list[AbortResult] = []
         flushed = time.monotonic()
-        results = abort_uploads(
-            app.conn, uploads, cancelled=lambda: worker.is_cancelled, journal=app.jobs.journal
-        )
+        cancel = CancelToken(also=lambda: worker.is_cancelled)
+        results = abort_uploads(app.conn, uploads, cancel=cancel, journal=app.jobs.journal)
         for result in results:
             batch.append(result)
             if len(batch) >= BATCH_RESULTS or time.monotonic() - flushed >= BATCH_SECONDS:

@@ -1,8 +1,8 @@
 """Jobs: start copies from the copy dialog, resume uploads from local files, resume journaled jobs (copy,
 put and resume records alike), cancel, and follow them live.
 
-Each run is a thread worker driving the headless core (``Copier`` for copies; ``Resumer`` or ``Putter`` for
-jobs that send a local file); its events come back as ``JobEventPosted`` messages (progress ticks coalesce in
+Each run is a thread worker driving the headless core (``Copier`` for copies, ``Resumer`` for an upload
+resumed from a file, ``mputui.jobs.journaled.resume`` for any journaled job); its events come back as ``JobEventPosted`` messages (progress ticks coalesce in
 the queue) and the run's end as ``JobEnded``. Uploads that belong to a journaled job are labelled in the
 uploads table (``UploadTable.jobs``) and can be resumed from there.
 """
@@ -16,14 +16,24 @@ from typing import TYPE_CHECKING, Literal
 
 from mputui.formatting import format_count
 from mputui.jobs.copy import Copier, CopyPlan, CopySummary
-from mputui.jobs.engine import Cancelled
-from mputui.jobs.events import CopyEvent, JobAborted, JobProgress, ObjectCopied, ObjectFailed, ObjectSkipped
+from mputui.jobs.events import (
+    FileSource,
+    JobAborted,
+    JobEvent,
+    JobProgress,
+    ObjectDone,
+    ObjectFailed,
+    ObjectSkipped,
+    PartSent,
+    RunProgress,
+)
 from mputui.jobs.journal import JobRecord, Journal
-from mputui.jobs.put import PutSummary, Putter
+from mputui.jobs.journaled import Summary
+from mputui.jobs.journaled import resume as resume_job
+from mputui.jobs.kinds import JobKind, Outcome
 from mputui.jobs.resume import ResumePlan, Resumer, ResumeSummary
-from mputui.jobs.upload import KIND_PUT, KIND_RESUME
-from mputui.jobs.upload_events import FileUploaded, PartUploaded, PutEvent, PutProgress
 from mputui.parsing import parse_s3_url
+from mputui.s3.cancel import CancelToken
 from mputui.s3.errors import MputuiError, describe
 from mputui.tui.messages import JobEnded, JobEventPosted, JournalLoaded
 from mputui.tui.model import Ident
@@ -33,7 +43,6 @@ if TYPE_CHECKING:
     from mputui.tui.screens.copy import CopyRequest
 
 RunState = Literal["planning", "running", "done", "failed", "cancelled", "interrupted"]
-Summary = CopySummary | PutSummary | ResumeSummary
 
 
 @dataclass
@@ -49,8 +58,8 @@ class JobRun:
     state: RunState = "planning"
     copier: Copier | None = None
     resumer: Resumer | None = None
-    putter: Putter | None = None
-    put: PutProgress | None = None  # a file run's latest progress
+    cancel: CancelToken | None = None  # a resumed journaled job's
+    put: RunProgress | None = None  # a file run's latest progress
     parts_total: int = 0  # a file run's parts (present ones count as done)
     parts_done: int = 0
     upload: Ident | None = None  # the upload a file run completes
@@ -68,7 +77,7 @@ class JobRun:
         """What the job does: ``copy``, ``put`` or ``resume`` (from a local file)."""
         if self.record is not None:
             return self.record.kind
-        return KIND_RESUME if self.kind == "file" else "copy"
+        return JobKind.RESUME if self.kind == "file" else "copy"
 
     @property
     def active(self) -> bool:
@@ -256,9 +265,6 @@ class JobsController:
         if app.conn is None:
             app.notify("not connected", severity="error", markup=False)
             return None
-        if record.kind not in ("copy", KIND_PUT, KIND_RESUME):
-            app.notify(f"job {record.id} is a {record.kind} job: mputui cannot resume it", markup=False)
-            return None
         ident = (record.dst_bucket, record.dst_key, record.upload_id) if record.upload_id else None
         if any(
             run.active and (record.id in run.job_ids or (ident is not None and run.upload == ident))
@@ -268,45 +274,24 @@ class JobsController:
             return None
         for run_id in [i for i, r in self.runs.items() if r.job_ids == {record.id} and not r.active]:
             del self.runs[run_id]
-        if record.kind != "copy":
-            return self._resume_file_job(record, ident)
-        run = self._new_run("resume", record.src, record.dst)
-        run.job_ids.add(record.id)
+        # A job reading a local file shows as a file run (its progress is the run's); a copy as a resume.
+        from_file = isinstance(record.source, FileSource)
+        run = self._new_run("file" if from_file else "resume", record.src, record.dst)
         run.state, run.record = "running", record
-        run.copier = Copier(
-            app.conn, part_size=record.part_size, journal=self.journal, on_event=self._poster(run)
-        )
-        copier = run.copier
-        self._launch(run, lambda: copier.resume(record))
-        return run
-
-    def _resume_file_job(self, record: JobRecord, ident: Ident | None) -> JobRun:
-        """Resume a journaled put or resume job from its local file. The core checks the file again first:
-        a file that is gone or changed fails the run with its reason, and nothing is sent or aborted."""
-        conn = self.app.conn
-        assert conn is not None
-        run = self._new_run("file", record.src, record.dst)
-        run.state, run.record, run.upload = "running", record, ident
         run.job_ids.add(record.id)
-        run.parts_total, run.parts_done = record.parts_total, len(record.done)
-        on_event = self._poster(run)
-        work: Callable[[], Summary]
-        if record.kind == KIND_PUT:
-            putter = run.putter = Putter(conn, journal=self.journal, on_event=on_event)
-            work = lambda: putter.resume_record(record, abort_changed=False)  # noqa: E731
-        else:
-            resumer = run.resumer = Resumer(conn, journal=self.journal, on_event=on_event)
-
-            def work() -> Summary:
-                try:
-                    plan, summary = resumer.resume_record(record)
-                except Cancelled:  # cancelled while the file was being checked against the parts
-                    return ResumeSummary(job_id=record.id, cancelled=True, resumable=True)
-                if summary is None:
-                    raise MputuiError("refusing to resume: " + "; ".join(plan.problems))
-                return summary
-
-        self._launch(run, work)
+        if from_file:
+            run.upload = ident
+            run.parts_total, run.parts_done = record.parts_total, len(record.done)
+        conn, journal, on_event = app.conn, self.journal, self._poster(run)
+        cancel = run.cancel = CancelToken()
+        # The core checks a file job's file again first: one gone or changed fails the run with its reason,
+        # and, resuming from here, nothing is sent or aborted (``abort_changed=False``).
+        self._launch(
+            run,
+            lambda: resume_job(
+                record, conn, journal=journal, on_event=on_event, cancel=cancel, abort_changed=False
+            ),
+        )
         return run
 
     def resume_run(self, run: JobRun) -> None:
@@ -338,9 +323,11 @@ class JobsController:
     @staticmethod
     def _stop(run: JobRun) -> bool:
         """Cancel whatever core object drives ``run``; False if nothing does."""
-        workers = [w for w in (run.copier, run.resumer, run.putter) if w is not None]
-        for worker in workers:
-            worker.cancel()
+        workers = [w.cancel_token for w in (run.copier, run.resumer) if w is not None]
+        if run.cancel is not None:
+            workers.append(run.cancel)
+        for token in workers:
+            token.cancel()
         return bool(workers)
 
     def _new_run(self, kind: Literal["copy", "resume", "file"], src: str, dst: str) -> JobRun:
@@ -350,10 +337,10 @@ class JobsController:
         self.changed()
         return run
 
-    def _poster(self, run: JobRun) -> Callable[[CopyEvent | PutEvent], None]:
+    def _poster(self, run: JobRun) -> Callable[[JobEvent], None]:
         post, run_id = self.app.post_message, run.run_id
 
-        def on_event(event: CopyEvent | PutEvent) -> None:
+        def on_event(event: JobEvent) -> None:
             post(JobEventPosted(run_id, event))
 
         return on_event
@@ -390,7 +377,7 @@ class JobsController:
             run.state = "running" if run.active else run.state
             run.progress[event.job_id] = event
             run.job_ids.add(event.job_id)
-        elif isinstance(event, ObjectCopied):
+        elif isinstance(event, ObjectDone):
             run.copied += 1
         elif isinstance(event, ObjectSkipped):
             run.skipped += 1
@@ -400,13 +387,11 @@ class JobsController:
                 run.job_ids.add(event.job_id)
         elif isinstance(event, JobAborted):
             run.failures.append(f"job {event.job_id} aborted: {event.reason}")
-        elif isinstance(event, PutProgress):
+        elif isinstance(event, RunProgress):
             run.put = event
-        elif isinstance(event, PartUploaded):
+        elif isinstance(event, PartSent):
             run.parts_done += 1
             run.job_ids.add(event.job_id)
-        elif isinstance(event, FileUploaded):
-            run.copied += 1
         self.changed()
 
     def on_job_ended(self, message: JobEnded) -> None:
@@ -475,16 +460,11 @@ def outcome(summary: Summary | None, error: str | None) -> tuple[RunState, str |
     """How a run ended, from its core summary (or the one-line reason its worker raised): state, reason."""
     if summary is None:
         return "failed", error or "the job stopped"
-    if isinstance(summary, ResumeSummary):
-        if summary.completed:
-            return "done", None
-        return ("cancelled", None) if summary.cancelled else ("failed", summary.error)
-    if isinstance(summary, PutSummary):
-        if summary.uploaded or summary.copied:
-            return "done", None
-        if summary.failed:
-            return "failed", None  # the reason came as an ObjectFailed event (``run.failures``)
-        return ("cancelled", None) if summary.cancelled else ("failed", "nothing was uploaded")
-    if summary.cancelled:
-        return "cancelled", None
-    return ("failed", None) if summary.failed else ("done", None)
+    return _STATE[summary.outcome], summary.reason
+
+
+_STATE: dict[Outcome, RunState] = {
+    Outcome.DONE: "done",
+    Outcome.FAILED: "failed",
+    Outcome.CANCELLED: "cancelled",
+}

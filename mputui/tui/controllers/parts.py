@@ -10,8 +10,9 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from mputui.formatting import one_line, parts_summary
+from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.errors import describe
-from mputui.s3.inventory import ScanCancelled, list_parts
+from mputui.s3.inventory import list_parts
 from mputui.s3.models import Upload
 from mputui.tui.messages import PartsListed
 from mputui.tui.widgets.parts_table import PartsTable
@@ -78,10 +79,9 @@ class PartsController:
             self.app.post_message(PartsListed(upload, None, "not connected"))
             return
         try:
-            parts = list_parts(
-                conn, upload.bucket, upload.key, upload.upload_id, cancelled=lambda: worker.is_cancelled
-            )
-        except ScanCancelled:
+            cancel = CancelToken(also=lambda: worker.is_cancelled)
+            parts = list_parts(conn, upload.bucket, upload.key, upload.upload_id, cancel=cancel)
+        except Cancelled:
             return
         except Exception as exc:
             self.app.post_message(PartsListed(upload, None, describe(exc)))

@@ -31,10 +31,11 @@ from mputui.formatting import (
     verification_summary,
 )
 from mputui.s3.checksums import FileVerification, verify_file
-from mputui.s3.commit import CommitPlan, CommitResult, ExistingObject, complete_upload, head_object, load_plan
+from mputui.s3.commit import CommitPlan, CommitResult, complete_upload, head_object, load_plan
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, is_gone
 from mputui.s3.models import ProblemCode, Upload
+from mputui.s3.objects import ObjectInfo
 from mputui.tui.text import lines_text, safe_text
 
 
@@ -73,9 +74,7 @@ class CommitDialog(ModalScreen[CommitResult | None]):
     """
 
     class PlanLoaded(Message):
-        def __init__(
-            self, plan: CommitPlan | None, existing: ExistingObject | None, error: str | None
-        ) -> None:
+        def __init__(self, plan: CommitPlan | None, existing: ObjectInfo | None, error: str | None) -> None:
             super().__init__()
             self.plan, self.existing, self.error = plan, existing, error
 
@@ -102,7 +101,7 @@ class CommitDialog(ModalScreen[CommitResult | None]):
         self.conn = conn
         self.upload = upload
         self.plan: CommitPlan | None = None
-        self.existing: ExistingObject | None = None
+        self.existing: ObjectInfo | None = None
         self.verification: FileVerification | None = None
         self.verified_path: str | None = None
         self.verifying = False

@@ -1,12 +1,14 @@
-"""Objects as a copy sees them: HEAD/list results, their MD5 when knowable, and "same content" checks."""
+"""Objects: the one HEAD and the one listing of them, their MD5 when knowable, and "same content" checks."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
+from mputui.s3.checksums import normalize_etag
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import error_code, http_status
 
@@ -17,13 +19,10 @@ _HEX_MD5 = re.compile(r"[0-9a-f]{32}")
 CARRIED_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage")
 
 
-def strip_etag(etag: str | None) -> str:
-    return (etag or "").strip().strip('"')
-
-
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
-    """One object. ``headed`` is False when it comes from a listing (no metadata/headers known)."""
+    """One object. ``headed`` is False when it comes from a listing or a basic HEAD (no metadata/headers known).
+    ``etag`` is normalised (``normalize_etag``): no quotes, its case as the server wrote it."""
 
     bucket: str
     key: str
@@ -34,6 +33,7 @@ class ObjectInfo:
     storage_class: str | None = None
     encrypted_etag: bool = False  # SSE-KMS / SSE-C: the ETag is not an MD5 even for a single PUT
     headed: bool = False
+    last_modified: datetime | None = None
 
     @property
     def url(self) -> str:
@@ -65,12 +65,25 @@ def info_from_head(bucket: str, key: str, head: dict[str, Any]) -> ObjectInfo:
         bucket=bucket,
         key=key,
         size=int(head.get("ContentLength", 0)),
-        etag=strip_etag(head.get("ETag")),
+        etag=normalize_etag(head.get("ETag")),
         metadata={k.lower(): v for k, v in (head.get("Metadata") or {}).items()},
         headers={h: head[h] for h in CARRIED_HEADERS if head.get(h)},
         storage_class=head.get("StorageClass") or None,
         encrypted_etag=sse == "aws:kms" or sse == "aws:kms:dsse" or bool(head.get("SSECustomerAlgorithm")),
         headed=True,
+        last_modified=head.get("LastModified"),
+    )
+
+
+def info_from_listing(bucket: str, item: dict[str, Any]) -> ObjectInfo:
+    """ObjectInfo from one ``Contents`` entry of a ListObjectsV2 page."""
+    return ObjectInfo(
+        bucket=bucket,
+        key=item["Key"],
+        size=int(item.get("Size", 0)),
+        etag=normalize_etag(item.get("ETag")),
+        storage_class=item.get("StorageClass") or None,
+        last_modified=item.get("LastModified"),
     )
 
 
@@ -78,15 +91,17 @@ def is_not_found(exc: BaseException) -> bool:
     return error_code(exc) in ("404", "NoSuchKey", "NotFound") or http_status(exc) == 404
 
 
-def head_object(conn: S3Connection, bucket: str, key: str) -> ObjectInfo | None:
-    """HEAD one object; None when it does not exist."""
+def head_object(conn: S3Connection, bucket: str, key: str, *, metadata: bool = False) -> ObjectInfo | None:
+    """HEAD one object; None when it does not exist. By default size, ETag and last-modified only (a request
+    the lean path answers; ``headed`` False); ``metadata=True`` adds metadata and headers (through boto3)."""
     try:
-        head = conn.call(bucket, "head_object", Key=key)
+        head = conn.call(bucket, "head_object" if metadata else "head_object_basic", Key=key)
     except Exception as exc:
         if is_not_found(exc):
             return None
         raise
-    return info_from_head(bucket, key, head)
+    info = info_from_head(bucket, key, head)
+    return info if metadata else replace(info, metadata={}, headers={}, headed=False)
 
 
 def list_objects(conn: S3Connection, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
@@ -97,14 +112,8 @@ def list_objects(conn: S3Connection, bucket: str, prefix: str) -> Iterator[Objec
         if token:
             params["ContinuationToken"] = token
         page = conn.call(bucket, "list_objects_v2", **params)
-        for obj in page.get("Contents", []):
-            yield ObjectInfo(
-                bucket=bucket,
-                key=obj["Key"],
-                size=int(obj.get("Size", 0)),
-                etag=strip_etag(obj.get("ETag")),
-                storage_class=obj.get("StorageClass") or None,
-            )
+        for item in page.get("Contents", []):
+            yield info_from_listing(bucket, item)
         token = page.get("NextContinuationToken")
         if not page.get("IsTruncated") or not token:
             return
