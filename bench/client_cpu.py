@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.harness import (
     ROOT,
     Server,
-    median_of,
     moto_server,
     print_table,
     rgw_server,
@@ -169,18 +169,29 @@ def main() -> None:
                 ("boto3 via proxy", f"http://{HOST}", ROOT, {"HTTP_PROXY": proxy_url, "MPUTUI_LEAN": "0"}),
                 ("boto3", server.url, ROOT, {"MPUTUI_LEAN": "0"}),
             ]
-            for name, endpoint, tree, env in configs:
-                result = median_of(
-                    args.runs, lambda e=endpoint, t=tree, v=env: measure(server, e, t, v, expected)
+            # Interleaved (every configuration once per round), and each ratio taken within its round: a
+            # machine whose load drifts during the run shifts all of a round alike.
+            results: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in configs}
+            for round_ in range(args.runs):
+                for name, endpoint, tree, env in configs:
+                    results[name].append(measure(server, endpoint, tree, env, expected))
+                print(
+                    f"round {round_ + 1}: "
+                    + ", ".join(f"{n} {r[-1]['cpu_ms_per_request']:.3f}" for n, r in results.items()),
+                    flush=True,
                 )
-                rows.append({"scan": name, **result})
-                print(f"{name}: {result}", flush=True)
-        base = rows[1]["cpu_ms_per_request"]
-        for row in rows:
-            row["vs_baseline"] = row["cpu_ms_per_request"] / base
+        base_name = configs[1][0]
+        for name, runs in results.items():
+            row: dict[str, Any] = {"scan": name}
+            row.update({k: statistics.median(r[k] for r in runs) for k in runs[0]})
+            row["vs_baseline"] = statistics.median(
+                r["cpu_ms_per_request"] / b["cpu_ms_per_request"]
+                for r, b in zip(runs, results[base_name], strict=True)
+            )
+            rows.append(row)
         print_table(
             f"client CPU per request, {expected} uploads in {args.buckets} buckets on {server.kind} "
-            f"(medians of {args.runs})",
+            f"(medians of {args.runs} interleaved rounds; vs_baseline: median of the ratios within a round)",
             rows,
             ["scan", "requests", "wall_s", "cpu_ms_per_request", "vs_baseline"],
         )
