@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import botocore.exceptions as bexc
@@ -172,6 +173,25 @@ def test_headless_core_imports_no_textual() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_import_contracts_hold() -> None:
+    """The layering in pyproject's [tool.importlinter] (core without Textual, TUI without boto3, s3 below jobs
+    below the front ends) holds: ``lint-imports`` exits 0."""
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "lint-imports"),
+            "--no-cache",
+            "--config",
+            str(root / "pyproject.toml"),
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
 def test_ui_never_imports_boto3() -> None:
