@@ -28,7 +28,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def duration_arg(text: str) -> timedelta:
-    """argparse type for ``90m``, ``12h``, ``7d``, ``2w``."""
+    """argparse type for ``90m``, ``12h``, ``7d``, ``2w``, ``6mo``, ``1y``."""
     try:
         return parse_duration(text)
     except ParseError as exc:

@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
         "--older-than",
         type=duration_arg,
         metavar="DURATION",
-        help="only uploads with no activity (no new part) for this long, e.g. 90m, 12h, 7d, 2w",
+        help="only uploads with no activity (no new part) for this long, e.g. 90m, 12h, 7d, 2w, 6mo (30 days), 1y",
     )
     ls.add_argument("--json", action="store_true", help="JSON Lines output")
     ls.add_argument("-l", "--long", action="store_true", help="show full upload ids")
