@@ -212,10 +212,19 @@ def test_duplicates_are_sent_once_and_copied_server_side(
 
 
 def test_include_and_exclude(s3_server: S3Server, s3_bucket_factory: BucketFactory, tmp_path: Path) -> None:
+    """Rules in order, first match wins; once an --include is given, a file matching none is left out."""
     bucket = s3_bucket_factory()
     root = tree(
         tmp_path / "src",
-        {"a.txt": b"a", "b.log": b"b", "sub/c.txt": b"c", "sub/d.tmp": b"d", "tmp/e.txt": b"e"},
+        {
+            "index.html": b"<p>i</p>",
+            "page1.html": b"<p>1</p>",
+            "big.bin": os.urandom(6 * MIB),  # above the part size: it would go up as a multipart upload
+            "a.txt": b"a",
+            "sub/c.txt": b"c",
+            "sub/d.tmp": b"d",
+            "tmp/e.txt": b"e",
+        },
     )
 
     def planned(*args: str) -> set[str]:
@@ -223,15 +232,26 @@ def test_include_and_exclude(s3_server: S3Server, s3_bucket_factory: BucketFacto
         assert proc.returncode == 0, proc.stderr
         return {x["dst"].split("/", 3)[3] for x in json_lines(proc.stdout) if x["type"] == "planned"}
 
+    assert planned("--include", "*.html", "--exclude", "page1*") == {"index.html", "page1.html"}
+    assert planned("--exclude", "page1*", "--include", "*.html") == {"index.html"}
     assert planned("--include", "*.txt") == {"a.txt", "sub/c.txt", "tmp/e.txt"}
-    assert planned("--exclude", "*.tmp", "--exclude", "tmp/*") == {"a.txt", "b.log", "sub/c.txt"}
-    assert planned("--exclude", "*", "--include", "sub/*") == {"sub/c.txt", "sub/d.tmp"}
+    assert planned(
+        "--exclude", "*.tmp", "--exclude", "tmp/", "--exclude", "*.bin", "--exclude", "*.html"
+    ) == {
+        "a.txt",
+        "sub/c.txt",
+    }
+    assert planned("--include", "sub") == {"sub/c.txt", "sub/d.tmp"}
+    assert planned("--exclude", "*", "--include", "sub/*") == set()
     assert planned("--include", "nothing*") == set()
-    # And for real: only the selected files reach the bucket.
-    proc = put(s3_server, tmp_path, root, f"s3://{bucket}/", "--exclude", "*", "--include", "sub/*", "--yes")
+    # And for real: only the selected files reach the bucket, the binary is not among them.
+    proc = put(
+        s3_server, tmp_path, root, f"s3://{bucket}/", "--exclude", "page1*", "--include", "*.html", "--yes"
+    )
     assert proc.returncode == 0, proc.stderr
-    listed = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
-    assert {o["Key"] for o in listed} == {"sub/c.txt", "sub/d.tmp"}
+    assert keys(s3_server.client(), bucket) == {"index.html"}
+    bad = put(s3_server, tmp_path, root, f"s3://{bucket}/", "--include", "[z-a]")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "bad pattern '[z-a]'" in bad.stderr
 
 
 def test_gzip_round_trip(s3_server: S3Server, s3_bucket_factory: BucketFactory, tmp_path: Path) -> None:

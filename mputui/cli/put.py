@@ -22,6 +22,7 @@ from mputui.cli.copy import check_part_size
 from mputui.cli.job_output import note_jobs_elsewhere
 from mputui.cli.put_output import PutPrinter
 from mputui.formatting import format_size, safe_text
+from mputui.jobs.filerules import Rule
 from mputui.jobs.plan import DEFAULT_PART_SIZE
 from mputui.jobs.put import Putter
 from mputui.jobs.put_plan import MODES, PutOptions
@@ -30,17 +31,51 @@ from mputui.parsing import parse_s3_url
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
 
+PUT_DESCRIPTION = """\
+Upload a file or a tree: keys are PREFIX + the path relative to LOCAL_PATH. Large files go up as concurrent
+multipart uploads, journaled so a re-run resumes them; content already under the prefix (or twice in the tree)
+is sent once and copied server side. put asks only before it overwrites existing objects with other content
+(naming them; off a terminal that needs --yes); --mode add never overwrites, so it never asks."""
+
+RULES_HELP = """\
+--include and --exclude (as rsync):
+  Rules are tried in the order given; the first whose pattern matches a file decides. A file that no rule
+  matches is taken, unless some --include was given: then it is left out.
+  A pattern without / is matched against names: the file's, or any directory's on its path (so a rule about
+  a directory covers everything in it). A pattern with / is matched against paths relative to LOCAL_PATH:
+  the file's, or a directory's (so /TODO is TODO at the top only). A trailing / matches directories only.
+  * and ? stay within one name, [a-z] and [!a-z] match one character, ** matches across /. Case-sensitive.
+
+examples:
+  --exclude 'page1*' --include '*.html'   .html files but those named page1*; nothing else
+  --include '*.html' --exclude 'page1*'   every .html file, page1.html too (the include matches it first);
+                                          nothing else
+  --exclude '*.tmp' --exclude .git        everything but .tmp files and what is under .git directories
+  --include 'docs/**/*.md'                Markdown files anywhere under docs/ (top level), nothing else
+  --exclude 'build/' --exclude '/TODO'    leave out directories named build, and the file TODO at the top"""
+
+
+class RuleAction(argparse.Action):
+    """``--include``/``--exclude``: append the rule to one shared list, keeping the command line's order."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        try:
+            rule = Rule(bool(self.const), str(values))
+        except ValueError as exc:
+            raise argparse.ArgumentError(self, str(exc)) from None
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), rule])
+
 
 def register(sub: Any) -> None:
     """Add ``put`` and ``resume``."""
     put = sub.add_parser(
         "put",
         help="upload local files in parallel (multipart for large ones), resumable",
-        description=(
-            "Upload a file or a tree: keys are PREFIX + the path relative to LOCAL_PATH. Large files go up as "
-            "concurrent multipart uploads, journaled so a re-run resumes them; content already under the "
-            "prefix (or twice in the tree) is sent once and copied server side."
-        ),
+        description=PUT_DESCRIPTION,
+        epilog=RULES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     put.add_argument("local_path", metavar="LOCAL_PATH", help="a file or a directory")
     put.add_argument("dst", metavar="DST", help="s3://BUCKET[/PREFIX]")
@@ -53,8 +88,24 @@ def register(sub: Any) -> None:
     put.add_argument("--limit", type=positive_int, metavar="N", help="upload no more than N files")
     put.add_argument("--content-type", metavar="T", help="Content-Type for every file (default: guessed)")
     put.add_argument("--gzip", action="store_true", help="compress and set Content-Encoding: gzip")
-    put.add_argument("--include", action="append", default=[], metavar="GLOB", help="only matching files")
-    put.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching files")
+    put.add_argument(
+        "--include",
+        action=RuleAction,
+        dest="rules",
+        const=True,
+        default=[],
+        metavar="GLOB",
+        help="take matching files (first matching rule wins; once any is given, unmatched files are left out)",
+    )
+    put.add_argument(
+        "--exclude",
+        action=RuleAction,
+        dest="rules",
+        const=False,
+        default=[],
+        metavar="GLOB",
+        help="leave out matching files (first matching rule wins)",
+    )
     put.add_argument(
         "--part-size",
         type=size_arg,
@@ -110,8 +161,7 @@ def cmd_put(args: argparse.Namespace, ctx: Context) -> int:
         part_size=args.part_size,
         gzip=args.gzip,
         content_type=args.content_type,
-        includes=tuple(args.include),
-        excludes=tuple(args.exclude),
+        rules=tuple(args.rules),
         limit=args.limit,
         dedupe=not args.no_dedupe,
     )

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from mputui.jobs.engine import Engine, with_retries
+from mputui.jobs.filerules import Rule
 from mputui.jobs.journal import GZIP_SUFFIX, JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
 from mputui.jobs.kinds import Action, JobKind
 from mputui.jobs.localfiles import Digest, LocalFile, digest_file, guess_content_type, walk
@@ -40,8 +41,7 @@ class PutOptions:
     part_size: int = DEFAULT_PART_SIZE
     gzip: bool = False
     content_type: str | None = None  # None: guessed from each key's name
-    includes: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()  # --include/--exclude, in the order given
     limit: int | None = None
     dedupe: bool = True
 
@@ -147,8 +147,7 @@ class PutPlanner:
                 walk(
                     local_path,
                     dst.key,
-                    includes=o.includes,
-                    excludes=o.excludes,
+                    rules=o.rules,
                     on_skip=lambda p, why: unreadable.append((p, why)),
                 )
             )
