@@ -14,6 +14,7 @@ from mputui.cli.common import (
     Context,
     add_global_options,
     ask,
+    ask_to_overwrite,
     positive_int,
     refuse_unsafe,
     size_arg,
@@ -21,11 +22,11 @@ from mputui.cli.common import (
 from mputui.cli.copy import check_part_size
 from mputui.cli.job_output import note_jobs_elsewhere
 from mputui.cli.put_output import PutPrinter
-from mputui.formatting import format_size, safe_text
+from mputui.formatting import format_count, format_size, safe_text
 from mputui.jobs.filerules import Rule
 from mputui.jobs.plan import DEFAULT_PART_SIZE
 from mputui.jobs.put import Putter
-from mputui.jobs.put_plan import MODES, PutOptions
+from mputui.jobs.put_plan import MODES, PutOptions, PutPlan
 from mputui.jobs.resume import ResumePlan, Resumer
 from mputui.parsing import parse_s3_url
 from mputui.s3.connect import S3Connection
@@ -115,7 +116,9 @@ def register(sub: Any) -> None:
     )
     put.add_argument("--no-dedupe", action="store_true", help="upload duplicates instead of copying them")
     put.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
-    put.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    put.add_argument(
+        "-y", "--yes", action="store_true", help="overwrite objects with other content without asking"
+    )
     put.add_argument("--json", action="store_true", help="JSON Lines output")
     add_global_options(put, suppress=True)
     put.set_defaults(handler=cmd_put)
@@ -155,7 +158,7 @@ def cmd_put(args: argparse.Namespace, ctx: Context) -> int:
     check_part_size(args.part_size)
     if not os.path.exists(args.local_path):
         raise MputuiError(f"no such file or directory: {args.local_path}", exit_code=EXIT_USAGE)
-    refuse_unsafe(ctx, "upload", yes=args.yes, dry_run=args.dry_run)
+    refuse_unsafe(ctx, "upload", yes=True, dry_run=args.dry_run)  # --read-only; --yes is asked for below
     options = PutOptions(
         mode=args.mode,
         part_size=args.part_size,
@@ -178,19 +181,9 @@ def cmd_put(args: argparse.Namespace, ctx: Context) -> int:
         printer.print_plan(plan)
         return EXIT_OK
     todo = plan.todo
-    if todo and not args.yes:
-        question = (
-            f"upload {plan.count('upload', 'replace', 'resume')} file(s), "
-            f"{format_size(plan.size('upload', 'replace', 'resume'))}, and copy {plan.count('copy')} server side "
-            f"to {safe_text(str(dst))}"
-        )
-        if plan.count("replace"):
-            question += f"; {plan.count('replace')} existing object(s) will be REPLACED"
-        if plan.stale:
-            question += f"; {len(plan.stale)} outdated job(s) aborted"
-        if not ask(ctx, question + ". Proceed?"):
-            ctx.err.write("mputui: nothing uploaded\n")
-            return EXIT_FAILED
+    if not _confirmed(ctx, args, plan, str(dst)):
+        ctx.err.write("mputui: nothing uploaded\n")
+        return EXIT_FAILED
     printer.start(len(todo), sum(i.size for i in todo))
     try:
         summary = putter.run(plan)
@@ -204,6 +197,28 @@ def cmd_put(args: argparse.Namespace, ctx: Context) -> int:
     if summary.failed:
         return EXIT_FAILED
     return EXIT_INTERRUPTED if summary.cancelled else EXIT_OK
+
+
+def _confirmed(ctx: Context, args: argparse.Namespace, plan: PutPlan, dst: str) -> bool:
+    """Ask only before overwriting: objects with other content (``update``), or whatever is at the keys
+    (``always`` does not look); ``add`` never overwrites, so it never asks."""
+    if args.mode == "always":
+        targets = [i.dst for i in plan.todo]
+        what = (
+            f"--mode always does not look: whatever is at these {format_count(len(targets))} key(s) "
+            "is OVERWRITTEN"
+        )
+    else:
+        targets = list(plan.overwrites)
+        what = f"{format_count(len(targets))} existing object(s) with other content will be OVERWRITTEN"
+    question = (
+        f"upload {plan.count('upload', 'replace', 'resume')} file(s), "
+        f"{format_size(plan.size('upload', 'replace', 'resume'))}, and copy {plan.count('copy')} server side "
+        f"to {safe_text(dst)}"
+    )
+    if plan.stale:
+        question += f"; {len(plan.stale)} outdated job(s) aborted"
+    return ask_to_overwrite(ctx, what, targets, question + ". Proceed?", yes=args.yes)
 
 
 # -- resume ---------------------------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ class PutPlan:
     limited: int = 0  # files left out by --limit
     unreadable: tuple[tuple[str, str], ...] = ()  # (path, reason)
     elsewhere: tuple[JobRecord, ...] = ()
+    overwrites: tuple[str, ...] = ()  # URLs of existing objects with other content this plan writes over
 
     def count(self, *actions: str) -> int:
         return sum(1 for i in self.items if i.action in actions)
@@ -168,6 +169,7 @@ class PutPlanner:
                 items.append(self._item(f, dst.bucket, Action.COMPARE, ""))
         items = self._hash(items)
         items = [self._decide(i, remote.get(i.key)) for i in items]
+        differs = {i.key for i in items if i.action == Action.REPLACE}  # still so once deduped into a copy
         limited = 0
         if o.limit is not None:
             kept = 0
@@ -185,7 +187,10 @@ class PutPlanner:
         elsewhere = [
             r for i in items for r in self.index.elsewhere(i.dst, self.endpoint) if r.kind is not JobKind.COPY
         ]
-        return PutPlan(tuple(items), tuple(self._stale(items)), limited, tuple(unreadable), tuple(elsewhere))
+        overwrites = tuple(i.dst for i in items if i.key in differs and i.action != Action.SKIP)
+        return PutPlan(
+            tuple(items), tuple(self._stale(items)), limited, tuple(unreadable), tuple(elsewhere), overwrites
+        )
 
     def _item(self, f: LocalFile, bucket: str, action: Action, reason: str) -> PutItem:
         o = self.options
