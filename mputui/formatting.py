@@ -187,6 +187,12 @@ def format_ranges(numbers: list[int]) -> str:
     return ", ".join(out[:8]) + (f" and {len(out) - 8} more ranges" if len(out) > 8 else "")
 
 
+def some_of(texts: list[str], limit: int = 10) -> list[str]:
+    """The first ``limit`` untrusted strings made safe, then ``… and N more``: which ones, never a flood."""
+    shown = [safe_text(t) for t in texts[:limit]]
+    return shown + ([f"… and {format_count(len(texts) - limit)} more"] if len(texts) > limit else [])
+
+
 def compact_age(seconds: float) -> str:
     """``45s``, ``12m``, ``5h``, ``3d``, ``4mo``, ``2y``: at most four characters for any age.
 

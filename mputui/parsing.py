@@ -13,9 +13,13 @@ _DURATION_UNITS = {
     "h": 3600,
     "d": 86400,
     "w": 7 * 86400,
+    "mo": 30 * 86400,  # as ages are printed: a month is 30 days, a year 365
+    "y": 365 * 86400,
 }
 # ASCII digits only: ``\d`` would also accept other scripts' digits (Arabic-Indic "7d" read as 7 days).
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhdw])")
+# ``mo`` before ``m``: ``6mo`` is six months, ``6m`` six minutes.
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(mo|[smhdwy])")
+DURATION_EXAMPLES = "90m, 12h, 7d, 2w, 6mo, 1y"
 MAX_DURATION = timedelta(days=1000 * 365)
 """Longer ages are refused: no upload is older, and ``now - duration`` must stay a valid date."""
 
@@ -70,10 +74,13 @@ def parse_positive_int(text: str, limit: int = 10**9) -> int:
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse ``90m``, ``12h``, ``7d``, ``2w``, ``45s`` or combinations such as ``1d12h``."""
+    """Parse ``45s``, ``90m``, ``12h``, ``7d``, ``2w``, ``6mo``, ``1y`` or combinations such as ``1d12h``.
+
+    Every unit ages are printed in is accepted: ``m`` is minutes, ``mo`` months of 30 days, ``y`` 365 days.
+    """
     s = text.strip().lower()
     if not s:
-        raise ParseError("empty duration (use e.g. 90m, 12h, 7d, 2w)")
+        raise ParseError(f"empty duration (use e.g. {DURATION_EXAMPLES})")
     pos = 0
     seconds = Decimal(0)
     for match in _DURATION_PART.finditer(s):
@@ -84,7 +91,7 @@ def parse_duration(text: str) -> timedelta:
         )
         pos = match.end()
     if pos != len(s):
-        raise ParseError(f"bad duration {shown(text)} (use e.g. 90m, 12h, 7d, 2w)")
+        raise ParseError(f"bad duration {shown(text)} (use e.g. {DURATION_EXAMPLES})")
     if seconds > Decimal(MAX_DURATION.total_seconds()):
         raise ParseError(f"duration {shown(text)} too long (at most 1000 years)")
     return timedelta(seconds=float(seconds))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_commit_abort import run_cli_at
 from test_inventory import make_uploads
 
 from conftest import BucketFactory, S3Server, run_cli
@@ -84,6 +86,25 @@ def test_ls_older_than_uses_last_activity(moto_server: S3Server, bucket_factory:
     assert [x["key"] for x in every if x["type"] == "upload"] == ["fresh"]
 
 
+@pytest.mark.parametrize(("duration", "days"), [("6mo", 180), ("1y", 365), ("1y6mo", 545)])
+def test_ls_older_than_accepts_the_units_ages_are_printed_in(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory, duration: str, days: int
+) -> None:
+    """``mo`` is 30 days and ``y`` 365, as the INITIATED column prints them: seen from just before and just
+    after that much idle time, the fresh upload is left out, then listed."""
+    bucket = s3_bucket_factory()
+    make_uploads(s3_server.client(), bucket, ["idle"], parts=1)
+    started = datetime.now(UTC)
+
+    def listed(at: datetime) -> list[str]:
+        proc = run_cli_at(s3_server, at, "ls", f"s3://{bucket}", "--older-than", duration, "--json")
+        assert proc.returncode == 0, proc.stderr
+        return [x["key"] for x in json_lines(proc.stdout) if x["type"] == "upload"]
+
+    assert listed(started + timedelta(days=days - 1)) == []
+    assert listed(started + timedelta(days=days, minutes=10)) == ["idle"]
+
+
 def test_parts_command(s3_server: S3Server, s3_bucket_factory: BucketFactory) -> None:
     client = s3_server.client()
     bucket = s3_bucket_factory()
@@ -149,6 +170,7 @@ def assert_one_line_error(proc: Any, code: int, *needles: str) -> None:
     ("args", "needle"),
     [
         (["ls", "--older-than", "7x"], "bad duration '7x'"),
+        (["ls", "--older-than", "6mos"], "bad duration '6mos' (use e.g. 90m, 12h, 7d, 2w, 6mo, 1y)"),
         (["ls", "bucket-without-scheme"], "not an S3 URL"),
         (["ls", "s3://"], "no bucket"),
         (["parts", "s3://b"], "--upload-id"),

@@ -175,10 +175,12 @@ def test_refusals_are_one_line_usage_errors(
     client = moto_server.client()
     src, dst = bucket_factory(), bucket_factory()
     client.put_object(Bucket=src, Key="k", Body=b"data")
+    client.put_object(Bucket=dst, Key="there", Body=b"other data")
     for name, value in cli_env(moto_server, tmp_path).items():
         monkeypatch.setenv(name, value)
     cases = [
-        (["cp", f"s3://{src}/k", f"s3://{dst}/k"], "not a terminal"),  # no --yes, stdin not a TTY
+        # It would overwrite an object with other content: no --yes, stdin not a TTY.
+        (["cp", f"s3://{src}/k", f"s3://{dst}/there"], "not a terminal): 1 existing object(s) with other"),
         (["--read-only", "cp", f"s3://{src}/k", f"s3://{dst}/k", "--yes"], "read-only"),
         (["cp", f"s3://{src}/k", f"s3://{dst}/k", "--yes", "--part-size", "4MiB"], "5MiB"),
         (["cp", f"s3://{src}/k", f"s3://{dst}/k", "--yes", "--part-size", "lots"], "bad size"),
@@ -200,7 +202,8 @@ def test_refusals_are_one_line_usage_errors(
     err = io.StringIO()
     assert cli_main(["cp", f"s3://{src}/nope", f"s3://{dst}/", "--yes"], out=io.StringIO(), err=err) == 1
     assert "nothing to copy" in err.getvalue()
-    assert client.list_objects_v2(Bucket=dst).get("KeyCount", 0) == 0
+    assert [o["Key"] for o in client.list_objects_v2(Bucket=dst)["Contents"]] == ["there"]
+    assert body(client, dst, "there") == b"other data"
 
 
 def test_source_changing_mid_copy_aborts_cleanly(
@@ -254,6 +257,9 @@ def test_confirmation_on_a_terminal_states_what_will_happen(
     out, err = io.StringIO(), io.StringIO()
     assert cli_main(args, out=out, err=err) == 1
     prompt = err.getvalue()
+    assert prompt.startswith(
+        f"1 existing object(s) with other content will be OVERWRITTEN:\n  s3://{dst}/d/a\n"
+    )
     assert f"copy 2 object(s), 11 B, to s3://{dst}" in prompt
     assert "1 existing object(s) will be REPLACED" in prompt
     assert "nothing copied" in prompt
@@ -264,6 +270,23 @@ def test_confirmation_on_a_terminal_states_what_will_happen(
     assert cli_main(args, out=out, err=io.StringIO()) == 0
     assert body(client, dst, "d/a") == b"new a" and body(client, dst, "d/b") == b"new b!"
     assert "copied 2 object(s)" in out.getvalue()
+
+
+def test_copies_that_overwrite_nothing_need_no_question(
+    s3_server: S3Server, s3_bucket_factory: BucketFactory, tmp_path: Path
+) -> None:
+    """New keys and identical objects: no question, and no --yes needed off a terminal (like aws s3 cp)."""
+    client = s3_server.client()
+    src, dst = s3_bucket_factory(), s3_bucket_factory()
+    client.put_object(Bucket=src, Key="p/new", Body=b"new")
+    client.put_object(Bucket=src, Key="p/same", Body=b"same")
+    client.put_object(Bucket=dst, Key="p/same", Body=b"same")
+    proc = run_cli(None, "cp", f"s3://{src}/p", f"s3://{dst}", "--json", env=cli_env(s3_server, tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    lines = json_lines(proc.stdout)
+    assert [x["dst"] for x in lines if x["type"] == "copied"] == [f"s3://{dst}/p/new"]
+    assert [x["dst"] for x in lines if x["type"] == "skipped"] == [f"s3://{dst}/p/same"]
+    assert body(client, dst, "p/new") == b"new"
 
 
 @pytest.mark.parametrize("head_limit", [50, 1])

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from mputui.parsing import ParseError, S3Url, parse_duration, parse_s3_url, parse_size
+from mputui.formatting import compact_age
+from mputui.parsing import MAX_DURATION, ParseError, S3Url, parse_duration, parse_s3_url, parse_size
 
 
 @pytest.mark.parametrize(
@@ -23,13 +24,22 @@ from mputui.parsing import ParseError, S3Url, parse_duration, parse_s3_url, pars
         ("1.5h", timedelta(minutes=90)),
         (" 7D ", timedelta(days=7)),
         ("0m", timedelta(0)),
+        ("6mo", timedelta(days=180)),
+        ("1y", timedelta(days=365)),
+        ("1y6mo", timedelta(days=545)),
+        ("6m", timedelta(minutes=6)),
+        ("1mo1m", timedelta(days=30, minutes=1)),
+        (" 2MO ", timedelta(days=60)),
     ],
 )
 def test_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "7", "d", "7x", "-1d", "7d garbage", "1h-", "1 d", "h1", "7dd"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "7", "d", "7x", "-1d", "7d garbage", "1h-", "1 d", "h1", "7dd", "6mon", "6mos", "6o", "1yr", "mo"],
+)
 def test_bad_durations_are_refused_with_one_line(text: str) -> None:
     with pytest.raises(ParseError) as info:
         parse_duration(text)
@@ -38,12 +48,24 @@ def test_bad_durations_are_refused_with_one_line(text: str) -> None:
 
 
 @given(
-    st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from("smhdw")), min_size=1, max_size=5),
+    st.lists(
+        st.tuples(st.integers(0, 10_000), st.sampled_from(["s", "m", "h", "d", "w", "mo", "y"])),
+        min_size=1,
+        max_size=5,
+    ),
 )
 def test_duration_sums_its_parts(parts: list[tuple[int, str]]) -> None:
-    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 30 * 86400, "y": 365 * 86400}
     text = "".join(f"{n}{u}" for n, u in parts)
-    assert parse_duration(text) == timedelta(seconds=sum(n * unit[u] for n, u in parts))
+    seconds = sum(n * unit[u] for n, u in parts)
+    assume(seconds <= MAX_DURATION.total_seconds())
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@given(st.integers(0, 999 * 365 * 86400))
+def test_every_printed_age_is_accepted_back(seconds: int) -> None:
+    printed = compact_age(seconds)
+    assert compact_age(parse_duration(printed).total_seconds()) == printed
 
 
 @given(st.text(max_size=20))

@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import BucketFactory, S3Server, run_cli
+from mputui.cli import main as cli_main
 from mputui.cli.common import Context
 from mputui.cli.put_output import PutPrinter
 from mputui.jobs.events import FileSource, ObjectDone, RunProgress
@@ -212,10 +215,19 @@ def test_duplicates_are_sent_once_and_copied_server_side(
 
 
 def test_include_and_exclude(s3_server: S3Server, s3_bucket_factory: BucketFactory, tmp_path: Path) -> None:
+    """Rules in order, first match wins; once an --include is given, a file matching none is left out."""
     bucket = s3_bucket_factory()
     root = tree(
         tmp_path / "src",
-        {"a.txt": b"a", "b.log": b"b", "sub/c.txt": b"c", "sub/d.tmp": b"d", "tmp/e.txt": b"e"},
+        {
+            "index.html": b"<p>i</p>",
+            "page1.html": b"<p>1</p>",
+            "big.bin": os.urandom(6 * MIB),  # above the part size: it would go up as a multipart upload
+            "a.txt": b"a",
+            "sub/c.txt": b"c",
+            "sub/d.tmp": b"d",
+            "tmp/e.txt": b"e",
+        },
     )
 
     def planned(*args: str) -> set[str]:
@@ -223,15 +235,24 @@ def test_include_and_exclude(s3_server: S3Server, s3_bucket_factory: BucketFacto
         assert proc.returncode == 0, proc.stderr
         return {x["dst"].split("/", 3)[3] for x in json_lines(proc.stdout) if x["type"] == "planned"}
 
+    assert planned("--include", "*.html", "--exclude", "page1*") == {"index.html", "page1.html"}
+    assert planned("--exclude", "page1*", "--include", "*.html") == {"index.html"}
     assert planned("--include", "*.txt") == {"a.txt", "sub/c.txt", "tmp/e.txt"}
-    assert planned("--exclude", "*.tmp", "--exclude", "tmp/*") == {"a.txt", "b.log", "sub/c.txt"}
-    assert planned("--exclude", "*", "--include", "sub/*") == {"sub/c.txt", "sub/d.tmp"}
+    assert planned(
+        "--exclude", "*.tmp", "--exclude", "tmp/", "--exclude", "*.bin", "--exclude", "*.html"
+    ) == {
+        "a.txt",
+        "sub/c.txt",
+    }
+    assert planned("--include", "sub") == {"sub/c.txt", "sub/d.tmp"}
+    assert planned("--exclude", "*", "--include", "sub/*") == set()
     assert planned("--include", "nothing*") == set()
-    # And for real: only the selected files reach the bucket.
-    proc = put(s3_server, tmp_path, root, f"s3://{bucket}/", "--exclude", "*", "--include", "sub/*", "--yes")
+    # And for real: only the selected files reach the bucket, the binary is not among them.
+    proc = put(s3_server, tmp_path, root, f"s3://{bucket}/", "--exclude", "page1*", "--include", "*.html")
     assert proc.returncode == 0, proc.stderr
-    listed = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
-    assert {o["Key"] for o in listed} == {"sub/c.txt", "sub/d.tmp"}
+    assert keys(s3_server.client(), bucket) == {"index.html"}
+    bad = put(s3_server, tmp_path, root, f"s3://{bucket}/", "--include", "[z-a]")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "bad pattern '[z-a]'" in bad.stderr
 
 
 def test_gzip_round_trip(s3_server: S3Server, s3_bucket_factory: BucketFactory, tmp_path: Path) -> None:
@@ -261,7 +282,6 @@ def test_limit_content_type_dry_run_and_safety(
     bucket = bucket_factory()
     root = tree(tmp_path / "src", {f"f{i}.dat": os.urandom(100 + i) for i in range(4)})
     dst = f"s3://{bucket}/l/"
-    assert put(moto_server, tmp_path, root, dst).returncode == 2  # no --yes, stdin not a terminal
     read_only = run_cli(
         None, "--read-only", "put", str(root), dst, "--yes", env=env_for(moto_server, tmp_path)
     )
@@ -277,6 +297,89 @@ def test_limit_content_type_dry_run_and_safety(
     assert client.head_object(Bucket=bucket, Key="l/f0.dat")["ContentType"] == "x/y"
     missing = put(moto_server, tmp_path, tmp_path / "nope", dst, "--yes")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_put_asks_only_before_overwriting_and_names_what(
+    s3_server: S3Server,
+    s3_bucket_factory: BucketFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Like aws s3 cp and rclone copy, new keys go up without a question (and without --yes off a terminal);
+    objects with other content are overwritten only when asked, the question naming how many and which."""
+    client = s3_server.client()
+    bucket = s3_bucket_factory()
+    names = [f"f{i:02}.txt" for i in range(12)]
+    root = tree(tmp_path / "src", {name: b"version 1 " + name.encode() for name in names})
+    dst = f"s3://{bucket}/o/"
+    first = put(s3_server, tmp_path, root, dst)  # no --yes, stdin is not a terminal: nothing to overwrite
+    assert first.returncode == 0, first.stderr
+    assert keys(client, bucket) == {f"o/{n}" for n in names}
+
+    for name in names:
+        (root / name).write_bytes(b"version 2 " + name.encode())
+    (root / "new.txt").write_bytes(b"new")
+    refused = put(s3_server, tmp_path, root, dst)
+    assert refused.returncode == 2, refused.stderr
+    (line,) = refused.stderr.splitlines()
+    assert "refusing to overwrite without --yes (stdin is not a terminal)" in line
+    assert "12 existing object(s) with other content will be OVERWRITTEN" in line
+    assert all(f"{dst}{n}" in line for n in names[:10]) and f"{dst}{names[10]}" not in line
+    assert line.endswith("… and 2 more")
+    assert body(client, bucket, "o/f00.txt") == b"version 1 f00.txt" and "o/new.txt" not in keys(
+        client, bucket
+    )
+
+    added = put(s3_server, tmp_path, root, dst, "--mode", "add", "--json")  # never overwrites, never asks
+    assert added.returncode == 0, added.stderr
+    assert [x["dst"] for x in json_lines(added.stdout) if x["type"] == "uploaded"] == [f"{dst}new.txt"]
+    assert body(client, bucket, "o/f00.txt") == b"version 1 f00.txt"
+
+    always = put(s3_server, tmp_path, root, dst, "--mode", "always")  # does not look, so it asks
+    assert always.returncode == 2 and "--mode always does not look" in always.stderr
+
+    for name, value in env_for(s3_server, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    args = ["put", str(root), dst, "--part-size", "5MiB", "--exclude", "f1*"]  # 10 of them differ
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
+    err = io.StringIO()
+    assert cli_main(args, out=io.StringIO(), err=err) == 1
+    prompt = err.getvalue()
+    assert prompt.startswith("10 existing object(s) with other content will be OVERWRITTEN:\n")
+    assert [ln.strip() for ln in prompt.splitlines()[1:11]] == [f"{dst}f{i:02}.txt" for i in range(10)]
+    assert "more" not in prompt and "nothing uploaded" in prompt
+    assert body(client, bucket, "o/f00.txt") == b"version 1 f00.txt"
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
+    assert cli_main(args, out=io.StringIO(), err=io.StringIO()) == 0
+    assert body(client, bucket, "o/f00.txt") == b"version 2 f00.txt"
+    assert body(client, bucket, "o/f10.txt") == b"version 1 f10.txt"
+    assert cli_main(["put", str(root), dst, "--yes"], out=io.StringIO(), err=io.StringIO()) == 0
+    assert body(client, bucket, "o/f11.txt") == b"version 2 f11.txt"
+
+
+def test_an_overwrite_made_by_a_server_side_copy_is_asked_about_too(
+    moto_server: S3Server, bucket_factory: BucketFactory, tmp_path: Path
+) -> None:
+    """A changed file whose new content is already under the prefix is copied server side: still an overwrite."""
+    client = moto_server.client()
+    bucket = bucket_factory()
+    client.put_object(Bucket=bucket, Key="c/cfg.json", Body=b'{"v": 1}')
+    client.put_object(Bucket=bucket, Key="c/spare.json", Body=b'{"v": 2}')
+    root = tree(tmp_path / "src", {"cfg.json": b'{"v": 2}'})
+    plan = put(moto_server, tmp_path, root, f"s3://{bucket}/c/", "--dry-run", "--json")
+    assert [x["action"] for x in json_lines(plan.stdout) if x["type"] == "planned"] == ["copy"]
+    refused = put(moto_server, tmp_path, root, f"s3://{bucket}/c/")
+    assert refused.returncode == 2
+    assert (
+        f"1 existing object(s) with other content will be OVERWRITTEN: s3://{bucket}/c/cfg.json"
+        in refused.stderr
+    )
+    assert body(client, bucket, "c/cfg.json") == b'{"v": 1}'
 
 
 def test_put_a_single_file_to_an_exact_key(

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn, TextIO
 
 from mputui import locations
+from mputui.formatting import some_of
 from mputui.parsing import ParseError, parse_duration, parse_positive_int, parse_size
 from mputui.s3 import wirelog
 from mputui.s3.connect import DEFAULT_CONCURRENCY, ConnectionSettings
@@ -28,7 +29,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def duration_arg(text: str) -> timedelta:
-    """argparse type for ``90m``, ``12h``, ``7d``, ``2w``."""
+    """argparse type for ``90m``, ``12h``, ``7d``, ``2w``, ``6mo``, ``1y``."""
     try:
         return parse_duration(text)
     except ParseError as exc:
@@ -199,3 +200,18 @@ def ask(ctx: Context, question: str) -> bool:
     ctx.err.write(f"{question} [y/N] ")
     ctx.err.flush()
     return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def ask_to_overwrite(ctx: Context, what: str, targets: list[str], question: str, *, yes: bool) -> bool:
+    """``put``/``cp`` ask only before overwriting objects: ``what`` they are (with how many), ``targets`` which
+    (the first ten), then ``question``. True to go on; off a terminal without ``--yes``: refused (exit 2)."""
+    if yes or not targets:
+        return True
+    shown = some_of(targets)
+    if not ctx.stdin_is_tty:
+        raise MputuiError(
+            f"refusing to overwrite without --yes (stdin is not a terminal): {what}: {', '.join(shown)}",
+            exit_code=EXIT_USAGE,
+        )
+    ctx.err.write(f"{what}:\n" + "".join(f"  {line}\n" for line in shown))
+    return ask(ctx, question)

@@ -13,12 +13,12 @@ from mputui.cli.common import (
     EXIT_OK,
     Context,
     add_global_options,
-    ask,
+    ask_to_overwrite,
     refuse_unsafe,
     size_arg,
 )
 from mputui.cli.job_output import LiveLine, note_jobs_elsewhere, shared_event_json, shared_event_text
-from mputui.formatting import copy_plan_lines, format_size, safe_text
+from mputui.formatting import copy_plan_lines, format_count, format_size, safe_text
 from mputui.jobs.copy import Copier, CopyPlan, CopySummary, plan_events
 from mputui.jobs.events import (
     JobEvent,
@@ -29,6 +29,7 @@ from mputui.jobs.events import (
     PartSent,
     Planned,
 )
+from mputui.jobs.kinds import Action
 from mputui.jobs.plan import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE
 from mputui.parsing import parse_s3_url
 from mputui.s3.connect import ConnectionSettings, S3Connection
@@ -43,7 +44,9 @@ def register(sub: Any) -> None:
         description=(
             "Copy an object (s3://a/k s3://b/k2) or a prefix with cp -r semantics (s3://a/dir s3://b/x/ puts "
             "dir/... under x/; s3://a/dir/* s3://b/x/ puts what dir holds under x/). Large objects are copied "
-            "in parts server side and journaled: re-running an interrupted copy finishes it."
+            "in parts server side and journaled: re-running an interrupted copy finishes it. cp asks only "
+            "before it overwrites existing objects with other content (naming them; off a terminal that needs "
+            "--yes)."
         ),
     )
     cp.add_argument("src", metavar="SRC", help="s3://BUCKET[/KEY|/PREFIX/|/PREFIX*]")
@@ -56,7 +59,9 @@ def register(sub: Any) -> None:
         help="part size for multipart copies (default 64MiB, at least 5MiB; grown to keep ≤ 10,000 parts)",
     )
     cp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    cp.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    cp.add_argument(
+        "-y", "--yes", action="store_true", help="overwrite objects with other content without asking"
+    )
     cp.add_argument("--json", action="store_true", help="JSON Lines output")
     add_dest_options(cp)
     add_global_options(cp, suppress=True)
@@ -99,7 +104,7 @@ def cmd_cp(args: argparse.Namespace, ctx: Context) -> int:
     src = parse_s3_url(args.src)
     dst = parse_s3_url(args.dst)
     check_part_size(args.part_size)
-    refuse_unsafe(ctx, "copy", yes=args.yes, dry_run=args.dry_run)
+    refuse_unsafe(ctx, "copy", yes=True, dry_run=args.dry_run)  # --read-only; --yes is asked for below
     src_conn = S3Connection(ctx.settings)
     dst_extra = dest_settings(args, ctx.settings)
     dst_conn = S3Connection(dst_extra) if dst_extra else src_conn
@@ -110,7 +115,7 @@ def cmd_cp(args: argparse.Namespace, ctx: Context) -> int:
     if args.dry_run:
         printer.print_plan(plan)
         return EXIT_OK
-    if not args.yes and not confirm(ctx, plan, str(dst)):
+    if not confirm(ctx, plan, str(dst), yes=args.yes):
         ctx.err.write("mputui: nothing copied\n")
         return EXIT_FAILED
     printer.start(plan)
@@ -129,12 +134,12 @@ def cmd_cp(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_INTERRUPTED if summary.cancelled else EXIT_OK
 
 
-def confirm(ctx: Context, plan: CopyPlan, dst: str) -> bool:
-    """Ask on the terminal; True for yes."""
-    todo = plan.count("copy", "replace", "resume")
-    if not todo and not plan.stale:
-        return True  # nothing will change
-    return ask(ctx, "; ".join(line.text for line in copy_plan_lines(plan, dst)) + ". Proceed?")
+def confirm(ctx: Context, plan: CopyPlan, dst: str, *, yes: bool) -> bool:
+    """Ask only before overwriting existing objects with other content; True to go on."""
+    targets = [i.dst for i in plan.items if i.action == Action.REPLACE]
+    what = f"{format_count(len(targets))} existing object(s) with other content will be OVERWRITTEN"
+    question = "; ".join(line.text for line in copy_plan_lines(plan, dst)) + ". Proceed?"
+    return ask_to_overwrite(ctx, what, targets, question, yes=yes)
 
 
 def event_json(event: JobEvent) -> dict[str, Any] | None:

@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
         "--older-than",
         type=duration_arg,
         metavar="DURATION",
-        help="only uploads with no activity (no new part) for this long, e.g. 90m, 12h, 7d, 2w",
+        help="only uploads with no activity (no new part) for this long, e.g. 90m, 12h, 7d, 2w, 6mo (30 days), 1y",
     )
     ls.add_argument("--json", action="store_true", help="JSON Lines output")
     ls.add_argument("-l", "--long", action="store_true", help="show full upload ids")
@@ -150,13 +150,18 @@ def cmd_ls(args: argparse.Namespace, ctx: Context) -> int:
             },
         )
     else:
-        extra = f", {totals.unknown_sizes} of unknown size" if totals.unknown_sizes else ""
+        extra = (
+            f", {totals.unknown_sizes} of unknown size (their parts could not be listed)"
+            if totals.unknown_sizes
+            else ""
+        )
         fail = f"; {len(failed)} bucket(s) failed: {', '.join(map(safe_text, failed))}" if failed else ""
         out.write(
             f"total: {buckets_seen} bucket(s), {len(totals.uploads)} upload(s), {totals.parts} part(s), "
             f"{format_size(totals.size)}{extra}{fail}\n"
         )
-    return EXIT_FAILED if failed else EXIT_OK
+    # Sizes unknown is a partial failure too: a script summing sizes must not take the total as complete.
+    return EXIT_FAILED if failed or totals.unknown_sizes else EXIT_OK
 
 
 def _short_id(upload_id: str, long: bool) -> str:

@@ -14,6 +14,7 @@ from mputui.cli.common import (
     Context,
     add_global_options,
     ask,
+    ask_to_overwrite,
     positive_int,
     refuse_unsafe,
     size_arg,
@@ -21,14 +22,51 @@ from mputui.cli.common import (
 from mputui.cli.copy import check_part_size
 from mputui.cli.job_output import note_jobs_elsewhere
 from mputui.cli.put_output import PutPrinter
-from mputui.formatting import format_size, safe_text
+from mputui.formatting import format_count, format_size, safe_text
+from mputui.jobs.filerules import Rule
 from mputui.jobs.plan import DEFAULT_PART_SIZE
 from mputui.jobs.put import Putter
-from mputui.jobs.put_plan import MODES, PutOptions
+from mputui.jobs.put_plan import MODES, PutOptions, PutPlan
 from mputui.jobs.resume import ResumePlan, Resumer
 from mputui.parsing import parse_s3_url
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError
+
+PUT_DESCRIPTION = """\
+Upload a file or a tree: keys are PREFIX + the path relative to LOCAL_PATH. Large files go up as concurrent
+multipart uploads, journaled so a re-run resumes them; content already under the prefix (or twice in the tree)
+is sent once and copied server side. put asks only before it overwrites existing objects with other content
+(naming them; off a terminal that needs --yes); --mode add never overwrites, so it never asks."""
+
+RULES_HELP = """\
+--include and --exclude (as rsync):
+  Rules are tried in the order given; the first whose pattern matches a file decides. A file that no rule
+  matches is taken, unless some --include was given: then it is left out.
+  A pattern without / is matched against names: the file's, or any directory's on its path (so a rule about
+  a directory covers everything in it). A pattern with / is matched against paths relative to LOCAL_PATH:
+  the file's, or a directory's (so /TODO is TODO at the top only). A trailing / matches directories only.
+  * and ? stay within one name, [a-z] and [!a-z] match one character, ** matches across /. Case-sensitive.
+
+examples:
+  --exclude 'page1*' --include '*.html'   .html files but those named page1*; nothing else
+  --include '*.html' --exclude 'page1*'   every .html file, page1.html too (the include matches it first);
+                                          nothing else
+  --exclude '*.tmp' --exclude .git        everything but .tmp files and what is under .git directories
+  --include 'docs/**/*.md'                Markdown files anywhere under docs/ (top level), nothing else
+  --exclude 'build/' --exclude '/TODO'    leave out directories named build, and the file TODO at the top"""
+
+
+class RuleAction(argparse.Action):
+    """``--include``/``--exclude``: append the rule to one shared list, keeping the command line's order."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        try:
+            rule = Rule(bool(self.const), str(values))
+        except ValueError as exc:
+            raise argparse.ArgumentError(self, str(exc)) from None
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), rule])
 
 
 def register(sub: Any) -> None:
@@ -36,11 +74,9 @@ def register(sub: Any) -> None:
     put = sub.add_parser(
         "put",
         help="upload local files in parallel (multipart for large ones), resumable",
-        description=(
-            "Upload a file or a tree: keys are PREFIX + the path relative to LOCAL_PATH. Large files go up as "
-            "concurrent multipart uploads, journaled so a re-run resumes them; content already under the "
-            "prefix (or twice in the tree) is sent once and copied server side."
-        ),
+        description=PUT_DESCRIPTION,
+        epilog=RULES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     put.add_argument("local_path", metavar="LOCAL_PATH", help="a file or a directory")
     put.add_argument("dst", metavar="DST", help="s3://BUCKET[/PREFIX]")
@@ -53,8 +89,24 @@ def register(sub: Any) -> None:
     put.add_argument("--limit", type=positive_int, metavar="N", help="upload no more than N files")
     put.add_argument("--content-type", metavar="T", help="Content-Type for every file (default: guessed)")
     put.add_argument("--gzip", action="store_true", help="compress and set Content-Encoding: gzip")
-    put.add_argument("--include", action="append", default=[], metavar="GLOB", help="only matching files")
-    put.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching files")
+    put.add_argument(
+        "--include",
+        action=RuleAction,
+        dest="rules",
+        const=True,
+        default=[],
+        metavar="GLOB",
+        help="take matching files (first matching rule wins; once any is given, unmatched files are left out)",
+    )
+    put.add_argument(
+        "--exclude",
+        action=RuleAction,
+        dest="rules",
+        const=False,
+        default=[],
+        metavar="GLOB",
+        help="leave out matching files (first matching rule wins)",
+    )
     put.add_argument(
         "--part-size",
         type=size_arg,
@@ -64,7 +116,9 @@ def register(sub: Any) -> None:
     )
     put.add_argument("--no-dedupe", action="store_true", help="upload duplicates instead of copying them")
     put.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
-    put.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    put.add_argument(
+        "-y", "--yes", action="store_true", help="overwrite objects with other content without asking"
+    )
     put.add_argument("--json", action="store_true", help="JSON Lines output")
     add_global_options(put, suppress=True)
     put.set_defaults(handler=cmd_put)
@@ -104,14 +158,13 @@ def cmd_put(args: argparse.Namespace, ctx: Context) -> int:
     check_part_size(args.part_size)
     if not os.path.exists(args.local_path):
         raise MputuiError(f"no such file or directory: {args.local_path}", exit_code=EXIT_USAGE)
-    refuse_unsafe(ctx, "upload", yes=args.yes, dry_run=args.dry_run)
+    refuse_unsafe(ctx, "upload", yes=True, dry_run=args.dry_run)  # --read-only; --yes is asked for below
     options = PutOptions(
         mode=args.mode,
         part_size=args.part_size,
         gzip=args.gzip,
         content_type=args.content_type,
-        includes=tuple(args.include),
-        excludes=tuple(args.exclude),
+        rules=tuple(args.rules),
         limit=args.limit,
         dedupe=not args.no_dedupe,
     )
@@ -128,19 +181,9 @@ def cmd_put(args: argparse.Namespace, ctx: Context) -> int:
         printer.print_plan(plan)
         return EXIT_OK
     todo = plan.todo
-    if todo and not args.yes:
-        question = (
-            f"upload {plan.count('upload', 'replace', 'resume')} file(s), "
-            f"{format_size(plan.size('upload', 'replace', 'resume'))}, and copy {plan.count('copy')} server side "
-            f"to {safe_text(str(dst))}"
-        )
-        if plan.count("replace"):
-            question += f"; {plan.count('replace')} existing object(s) will be REPLACED"
-        if plan.stale:
-            question += f"; {len(plan.stale)} outdated job(s) aborted"
-        if not ask(ctx, question + ". Proceed?"):
-            ctx.err.write("mputui: nothing uploaded\n")
-            return EXIT_FAILED
+    if not _confirmed(ctx, args, plan, str(dst)):
+        ctx.err.write("mputui: nothing uploaded\n")
+        return EXIT_FAILED
     printer.start(len(todo), sum(i.size for i in todo))
     try:
         summary = putter.run(plan)
@@ -154,6 +197,28 @@ def cmd_put(args: argparse.Namespace, ctx: Context) -> int:
     if summary.failed:
         return EXIT_FAILED
     return EXIT_INTERRUPTED if summary.cancelled else EXIT_OK
+
+
+def _confirmed(ctx: Context, args: argparse.Namespace, plan: PutPlan, dst: str) -> bool:
+    """Ask only before overwriting: objects with other content (``update``), or whatever is at the keys
+    (``always`` does not look); ``add`` never overwrites, so it never asks."""
+    if args.mode == "always":
+        targets = [i.dst for i in plan.todo]
+        what = (
+            f"--mode always does not look: whatever is at these {format_count(len(targets))} key(s) "
+            "is OVERWRITTEN"
+        )
+    else:
+        targets = list(plan.overwrites)
+        what = f"{format_count(len(targets))} existing object(s) with other content will be OVERWRITTEN"
+    question = (
+        f"upload {plan.count('upload', 'replace', 'resume')} file(s), "
+        f"{format_size(plan.size('upload', 'replace', 'resume'))}, and copy {plan.count('copy')} server side "
+        f"to {safe_text(dst)}"
+    )
+    if plan.stale:
+        question += f"; {len(plan.stale)} outdated job(s) aborted"
+    return ask_to_overwrite(ctx, what, targets, question + ". Proceed?", yes=args.yes)
 
 
 # -- resume ---------------------------------------------------------------------------------------------------

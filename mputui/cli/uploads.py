@@ -74,7 +74,7 @@ def register(sub: Any) -> None:
         "--older-than",
         type=duration_arg,
         metavar="DURATION",
-        help="abort uploads with no activity (no new part) for this long: 90m, 12h, 7d, 2w",
+        help="abort uploads with no activity (no new part) for this long: 90m, 12h, 7d, 2w, 6mo (30 days), 1y",
     )
     which.add_argument("--all", action="store_true", help="abort every upload under the bucket/prefix")
     _add_action_options(abort)

@@ -1,4 +1,4 @@
-"""Local files as put sees them: the tree walk with include/exclude globs, keys, content types, and the one
+"""Local files as put sees them: the tree walk with include/exclude rules, keys, content types, and the one
 streaming pass that computes a file's MD5 and its part MD5s (through gzip when asked).
 
 The digest pass is the only place a local byte is hashed: uploads send the part MD5s it computed as
@@ -18,10 +18,10 @@ import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from mputui.jobs.filerules import Rule, selected
 from mputui.jobs.plan import part_count
 from mputui.s3.cancel import CancelToken
 from mputui.s3.checksums import READ_BLOCK, multipart_etag
@@ -40,22 +40,6 @@ class LocalFile:
     mtime_ns: int
 
 
-def selected(rel: str, includes: Sequence[str], excludes: Sequence[str]) -> bool:
-    """Whether a relative path is put: matching no ``excludes`` (or any ``includes``, which override them, as
-    in s3cmd); with only ``includes``, just the files matching one. Globs match the whole relative path (``*``
-    crosses ``/``) or the file name."""
-    name = rel.rsplit("/", 1)[-1]
-
-    def match(patterns: Sequence[str]) -> bool:
-        return any(fnmatchcase(rel, p) or fnmatchcase(name, p) for p in patterns)
-
-    if includes and match(includes):
-        return True
-    if excludes:
-        return not match(excludes)
-    return not includes
-
-
 def key_for(prefix: str, rel: str, *, single_file: bool) -> str:
     """PREFIX + relative path; a single file put to a PREFIX not ending with ``/`` lands at PREFIX exactly."""
     if single_file and prefix and not prefix.endswith("/"):
@@ -68,11 +52,10 @@ def walk(
     root: str | Path,
     prefix: str,
     *,
-    includes: Sequence[str] = (),
-    excludes: Sequence[str] = (),
+    rules: Sequence[Rule] = (),
     on_skip: Callable[[str, str], None] | None = None,
 ) -> Iterator[LocalFile]:
-    """Every regular file under ``root`` (or ``root`` itself), sorted, that the globs select.
+    """Every regular file under ``root`` (or ``root`` itself), sorted, that the rules select.
 
     Directory symlinks are not followed (no loops); ``on_skip(path, reason)`` hears about unreadable entries.
     """
@@ -83,7 +66,7 @@ def walk(
         raise FileNotFoundError(f"cannot read {root}: {exc.strerror or exc}") from exc
     if stat.S_ISREG(st.st_mode):
         rel = root_path.name
-        if selected(rel, includes, excludes):
+        if selected(rel, rules):
             yield LocalFile(
                 str(root_path), rel, key_for(prefix, rel, single_file=True), st.st_size, st.st_mtime_ns
             )
@@ -100,7 +83,7 @@ def walk(
         for name in sorted(filenames):
             full = Path(dirpath) / name
             rel = full.relative_to(root_path).as_posix()
-            if not selected(rel, includes, excludes):
+            if not selected(rel, rules):
                 continue
             try:
                 fst = full.stat()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from mputui.jobs.engine import Engine, with_retries
+from mputui.jobs.filerules import Rule
 from mputui.jobs.journal import GZIP_SUFFIX, JobIndex, JobRecord, Journal, clean_endpoint, job_id_for
 from mputui.jobs.kinds import Action, JobKind
 from mputui.jobs.localfiles import Digest, LocalFile, digest_file, guess_content_type, walk
@@ -40,8 +41,7 @@ class PutOptions:
     part_size: int = DEFAULT_PART_SIZE
     gzip: bool = False
     content_type: str | None = None  # None: guessed from each key's name
-    includes: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()  # --include/--exclude, in the order given
     limit: int | None = None
     dedupe: bool = True
 
@@ -100,6 +100,7 @@ class PutPlan:
     limited: int = 0  # files left out by --limit
     unreadable: tuple[tuple[str, str], ...] = ()  # (path, reason)
     elsewhere: tuple[JobRecord, ...] = ()
+    overwrites: tuple[str, ...] = ()  # URLs of existing objects with other content this plan writes over
 
     def count(self, *actions: str) -> int:
         return sum(1 for i in self.items if i.action in actions)
@@ -147,8 +148,7 @@ class PutPlanner:
                 walk(
                     local_path,
                     dst.key,
-                    includes=o.includes,
-                    excludes=o.excludes,
+                    rules=o.rules,
                     on_skip=lambda p, why: unreadable.append((p, why)),
                 )
             )
@@ -169,6 +169,7 @@ class PutPlanner:
                 items.append(self._item(f, dst.bucket, Action.COMPARE, ""))
         items = self._hash(items)
         items = [self._decide(i, remote.get(i.key)) for i in items]
+        differs = {i.key for i in items if i.action == Action.REPLACE}  # still so once deduped into a copy
         limited = 0
         if o.limit is not None:
             kept = 0
@@ -186,7 +187,10 @@ class PutPlanner:
         elsewhere = [
             r for i in items for r in self.index.elsewhere(i.dst, self.endpoint) if r.kind is not JobKind.COPY
         ]
-        return PutPlan(tuple(items), tuple(self._stale(items)), limited, tuple(unreadable), tuple(elsewhere))
+        overwrites = tuple(i.dst for i in items if i.key in differs and i.action != Action.SKIP)
+        return PutPlan(
+            tuple(items), tuple(self._stale(items)), limited, tuple(unreadable), tuple(elsewhere), overwrites
+        )
 
     def _item(self, f: LocalFile, bucket: str, action: Action, reason: str) -> PutItem:
         o = self.options

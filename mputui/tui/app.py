@@ -314,9 +314,15 @@ class MputuiApp(App[int]):
         self.view.size_filter_changed(event)
 
     @on(FilterInput.Leave)
-    def _filter_done(self) -> None:
+    def _filter_done(self, event: FilterInput.Leave) -> None:
+        if not self.view.filter_left(event.input, blurred=False):
+            return
         self.uploads.focus()
         self.view.show_filter_bar()
+
+    @on(Input.Blurred, "FilterInput")
+    def _filter_blurred(self, event: Input.Blurred) -> None:
+        self.view.filter_left(event.input, blurred=True)
 
     # -- actions -------------------------------------------------------------------------------------
 

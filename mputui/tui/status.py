@@ -88,7 +88,7 @@ def filter_summary(store: UploadStore) -> str:
     if store.key_filter:
         parts.append(f"key ∋ {safe_text(store.key_filter)!r}")
     if store.min_age is not None:
-        parts.append(f"age ≥ {compact_age(store.min_age.total_seconds())}")
+        parts.append(f"idle ≥ {compact_age(store.min_age.total_seconds())}")
     if store.min_size is not None:
         parts.append(f"size ≥ {format_size(store.min_size)}")
     return ", ".join(parts)

@@ -38,7 +38,7 @@ SORT_ATTR: dict[SortColumn, tuple[str, bool]] = {
     "class": ("storage_class", False),
 }
 
-_INIT_TS = attrgetter("init_ts")
+_ACT_TS = attrgetter("act_ts")
 _SIZE_KEY = attrgetter("size_key")
 _NEEDLE = attrgetter("needle")
 _BUCKET = attrgetter("bucket")
@@ -71,7 +71,9 @@ class ViewJob:
     query: ViewQuery
     data_version: int
     removals: int
-    cutoff: float | None  # min_age as a timestamp: rows initiated at or before it pass
+    # min_age as a timestamp: rows idle since (newest part, else initiation) at or before it pass, as with the
+    # CLI's --older-than: an old upload that received a part a minute ago is not stale.
+    cutoff: float | None
     rows: tuple[list[Row], ...] = ()
     order: list[Row] | None = None
     extra: tuple[Row, ...] = ()  # rows not in ``order`` yet (added since it was computed)
@@ -217,7 +219,7 @@ def compute_view(
     rows = keyed[1]
     if job.cutoff is not None:
         cutoff = job.cutoff
-        rows = step.select(rows, lambda c: map(le, map(_INIT_TS, c), repeat(cutoff)))
+        rows = step.select(rows, lambda c: map(le, map(_ACT_TS, c), repeat(cutoff)))
     if q.min_size is not None:
         min_size = q.min_size
         rows = step.select(rows, lambda c: map(ge, map(_SIZE_KEY, c), repeat(min_size)))

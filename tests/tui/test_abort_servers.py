@@ -111,8 +111,10 @@ async def test_abort_marked_uploads_on_both_servers(s3_server: Any, s3_bucket_fa
         assert f"4 uploads · {format_size(marked_bytes)} of parts will be deleted" in facts
         assert f"Bucket: {bucket} (4)" in facts
         assert "3 marked uploads hidden by the current filter" in plain(app, "#confirm-hidden")
+        # Every part was sent seconds ago: the dialog says so, and only A aborts them.
+        assert "4 of them received a part in the last hour" in plain(app, "#confirm-active")
 
-        await pilot.press("y")
+        await pilot.press("A")
         assert not isinstance(app.screen, ConfirmAbort)
         await settle(pilot, WAIT)
         panel = app.query_one(AbortPanel)
@@ -161,7 +163,7 @@ async def test_abort_race_reports_already_gone_on_both_servers(
             MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
         )
 
-        await pilot.press("y")
+        await pilot.press("A")
         await settle(pilot, WAIT)
         panel = app.query_one(AbortPanel)
         assert (panel.total, panel.done, panel.failed, panel.gone) == (4, 4, 0, 2)
@@ -203,7 +205,7 @@ async def test_abort_that_raced_a_commit_is_reported_on_both_servers(
             UploadId=committed,
             MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
         )
-        await pilot.press("y")
+        await pilot.press("A")
         await settle(pilot, WAIT)
         panel = app.query_one(AbortPanel)
         assert (panel.done, panel.failed, panel.gone, panel.raced) == (1, 0, 0, 1)

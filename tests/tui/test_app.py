@@ -205,7 +205,8 @@ async def test_abort_marked_uploads_end_to_end(seeded: Any) -> None:
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmAbort)
         assert len(app.screen.rows) == 2
-        await pilot.press("y")
+        assert len(app.screen.active) == 2  # parts sent seconds ago: aborted only when asked separately
+        await pilot.press("A")
         await settle(pilot)
         assert sorted(view_keys(app)) == ["alpha/two.bin", "gamma/four.bin"]
         assert app.store.marked_count == 0
@@ -221,7 +222,7 @@ async def test_abort_highlighted_when_nothing_marked(seeded: Any) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         target = app.uploads.current.upload
-        await pilot.press("d", "y")
+        await pilot.press("d", "A")
         await settle(pilot)
     assert remaining(client, bucket) == {(k, v) for k, v in ids.items() if k != target.key}
 
@@ -252,7 +253,7 @@ async def test_abort_reports_already_gone(seeded: Any) -> None:
         await pilot.press("a", "d")
         # Someone else aborts one of them between the scan and our confirmation.
         client.abort_multipart_upload(Bucket=bucket, Key="alpha/one.bin", UploadId=ids["alpha/one.bin"])
-        await pilot.press("y")
+        await pilot.press("A")
         await settle(pilot)
         panel = app.query_one("#abort-panel")
         assert panel.failed == 0
@@ -281,7 +282,7 @@ async def test_abort_failure_stays_marked_with_reason(seeded: Any, monkeypatch: 
     app = app_for(server, bucket)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("a", "d", "y")
+        await pilot.press("a", "d", "A")
         await settle(pilot)
         assert view_keys(app) == ["beta/three.bin"]
         row = app.store.view[0]

@@ -61,6 +61,16 @@ def test_confirm_dialog(snap_compare: Any, demo: Any) -> None:
     assert snap_compare(demo_app(demo), terminal_size=SIZE, run_before=run_before)
 
 
+def test_confirm_dialog_with_active_uploads(snap_compare: Any, demo: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        # Old uploads among them received a part minutes ago: counted, flagged, and aborted only with A.
+        await pilot.press("slash", *"raw/events/", "enter", "a", "d")
+        await pilot.pause(0.2)
+
+    assert snap_compare(demo_app(demo), terminal_size=SIZE, run_before=run_before)
+
+
 def test_help_screen(snap_compare: Any, demo: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await settle(pilot)

@@ -59,11 +59,12 @@ class AbortController:
                 return
             rows = [current]
 
-        def confirmed(ok: bool | None) -> None:
-            if ok:
-                self.start(rows)
+        def confirmed(chosen: list[Row] | None) -> None:
+            if chosen:
+                self.start(chosen)
 
-        app.push_screen(ConfirmAbort(rows, hidden, scoped=store.scope is not None), callback=confirmed)
+        dialog = ConfirmAbort(rows, hidden, now=app.clock(), scoped=store.scope is not None)
+        app.push_screen(dialog, callback=confirmed)
 
     def start(self, rows: list[Row]) -> None:
         app = self.app

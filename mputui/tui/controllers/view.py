@@ -10,7 +10,8 @@ longer than ``NOTICE_DELAY``: a result that lands sooner is painted once, not an
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from textual.widgets import Input
 from textual.worker import Worker, get_current_worker
@@ -31,6 +32,18 @@ SYNC_ROWS = 20_000
 """Up to this many rows, recompute the view on the event loop (it takes a few ms)."""
 
 
+T = TypeVar("T")
+
+_BOUNDS: dict[str, Callable[[str], object]] = {"age": parse_duration, "size": parse_size}
+"""The filters with a value to parse, by input (``#age-filter``, ``#size-filter``)."""
+
+
+def _optional(parse: Callable[[str], T], text: str) -> T | None:
+    """``parse(text)``, or None for an empty text (no filter)."""
+    text = text.strip()
+    return parse(text) if text else None
+
+
 def _yield_gil() -> None:
     # Not sleep(0): give the event loop the GIL for a whole millisecond between chunks, so key handling
     # and repaints run at nearly full speed while the view is computed (it costs ~25-50 ms per 100k rows).
@@ -48,6 +61,7 @@ class ViewController:
         self._worker: Worker[None] | None = None
         self._running: ViewJob | None = None
         self._since: float | None = None  # when the background computations now running began
+        self._accepted = {"age": "", "size": ""}  # each bounded filter's text as last accepted
 
     @property
     def pending(self) -> bool:
@@ -159,6 +173,7 @@ class ViewController:
         if store.filter_active:
             for input_id in ("#key-filter", "#age-filter", "#size-filter"):
                 app.main_screen.query_one(input_id, Input).value = ""
+            self._accepted = dict.fromkeys(self._accepted, "")
             store.clear_filters()
             self.show_filter_bar()
             app.view_changed()
@@ -180,26 +195,51 @@ class ViewController:
         self.app.view_changed()
 
     def age_filter_changed(self, event: Input.Changed) -> None:
-        value = event.value.strip()
-        try:
-            min_age = parse_duration(value) if value else None
-        except ParseError:
-            event.input.add_class("-invalid")
-            return
-        event.input.remove_class("-invalid")
-        self.store.set_filter(min_age=min_age)
-        self.app.view_changed()
+        min_age = self._typed(event.input, "age", parse_duration)
+        if min_age != self.store.min_age:
+            self.store.set_filter(min_age=min_age)
+            self.app.view_changed()
 
     def size_filter_changed(self, event: Input.Changed) -> None:
-        value = event.value.strip()
+        min_size = self._typed(event.input, "size", parse_size)
+        if min_size != self.store.min_size:
+            self.store.set_filter(min_size=min_size)
+            self.app.view_changed()
+
+    def _typed(self, field: Input, which: str, parse: Callable[[str], T]) -> T | None:
+        """The minimum age or size as it is typed, while it parses. While it does not, the one accepted
+        before this edit: never a part of the text (``7d3`` does not stay ``7d``)."""
         try:
-            min_size = parse_size(value) if value else None
+            value = _optional(parse, field.value)
         except ParseError:
-            event.input.add_class("-invalid")
-            return
-        event.input.remove_class("-invalid")
-        self.store.set_filter(min_size=min_size)
-        self.app.view_changed()
+            field.add_class("-invalid")
+            return _optional(parse, self._accepted[which])
+        field.remove_class("-invalid")
+        return value
+
+    def filter_left(self, field: Input, *, blurred: bool) -> bool:
+        """The user is done with a filter input: accept its text, or refuse it visibly. False: keep the
+        focus there (enter on a value that does not parse)."""
+        which = field.id.removesuffix("-filter") if field.id else ""
+        if which not in _BOUNDS:
+            return True
+        try:
+            _optional(_BOUNDS[which], field.value)
+        except ParseError as exc:
+            accepted = self._accepted[which].strip()
+            kept = f"≥ {accepted}" if accepted else "off"
+            self.app.notify(
+                f"{exc}: not applied, the {which} filter stays {kept}",
+                title="Filter refused",
+                severity="error",
+                markup=False,
+            )
+            if not blurred:
+                return False
+            field.value = self._accepted[which]  # focus went elsewhere: show the filter that applies
+            return True
+        self._accepted[which] = field.value
+        return True
 
     def sort(self, column: SortColumn) -> None:
         self.store.set_sort(column)

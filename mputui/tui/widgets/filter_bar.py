@@ -1,4 +1,4 @@
-"""The filter bar above the uploads: key substring, minimum age, minimum size."""
+"""The filter bar above the uploads: key substring, minimum idle time (no new part for), minimum size."""
 
 from __future__ import annotations
 
@@ -28,12 +28,16 @@ class FilterInput(Input):
     class Leave(Message):
         """The user is done with this input."""
 
+        def __init__(self, field: FilterInput) -> None:
+            super().__init__()
+            self.input = field
+
     def action_clear_and_leave(self) -> None:
         self.value = ""
-        self.post_message(self.Leave())
+        self.post_message(self.Leave(self))
 
     def action_submit(self) -> None:  # type: ignore[override]
-        self.post_message(self.Leave())
+        self.post_message(self.Leave(self))
 
 
 class FilterBar(Horizontal):
@@ -51,7 +55,7 @@ class FilterBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield Label("key")
         yield FilterInput(placeholder="contains… (/)", id="key-filter", compact=True)
-        yield Label("age ≥")
+        yield Label("idle ≥")
         yield FilterInput(placeholder="e.g. 7d (o)", id="age-filter", compact=True)
         yield Label("size ≥")
         yield FilterInput(placeholder="e.g. 64MiB (z)", id="size-filter", compact=True)
