@@ -257,6 +257,16 @@ def short_id(upload_id: str, width: int = 8) -> str:
     return upload_id if len(upload_id) <= width else upload_id[: width - 1] + "…"
 
 
+def checksum_label(algorithm: str | None, kind: str | None) -> str:
+    """``CRC32 composite``, ``CRC64NVME full-object``: an upload's checksum algorithm and type; ``-`` if none."""
+    return safe_text(_checksum_words(algorithm, kind)) if algorithm else "-"
+
+
+def _checksum_words(algorithm: str | None, kind: str | None) -> str:
+    words = {"COMPOSITE": "composite", "FULL_OBJECT": "full-object"}
+    return f"{algorithm or ''} {words.get(kind or '', kind or '')}".strip()
+
+
 def storage_class_label(storage_class: str | None) -> str:
     """A short storage-class label (``STD``, ``S-IA``...); ``-`` when unknown."""
     if not storage_class:
@@ -334,11 +344,28 @@ def commit_plan_lines(plan: CommitPlan) -> list[Line]:
         )
     lines.append(Line((f"size:      {format_size(plan.size)} ({plan.size:,} bytes)",)))
     lines.append(Line((f"ETag:      {plan.etag or 'unknown (part ETags are not MD5s)'}",)))
+    if plan.checksum_algorithm:
+        lines.append(checksum_plan_line(plan))
     if plan.dropped:
         lines.append(
             Line((f"discarded: {format_count(len(plan.dropped))} part(s) after the first gap",), "warning")
         )
     return lines
+
+
+def checksum_plan_line(plan: CommitPlan) -> Line:
+    """Which checksums a commit sends for an upload created with a checksum algorithm."""
+    label = Untrusted(_checksum_words(plan.checksum_algorithm, plan.checksum_type))
+    listed = sum(1 for p in plan.parts if p.checksum)
+    if listed and listed == len(plan.parts):
+        whole = ("; object ", Untrusted(plan.checksum)) if plan.checksum else ()
+        return Line(("checksum:  ", label, ", each part's listed checksum is sent", *whole))
+    if not listed:
+        return Line(("checksum:  ", label, "; the server lists no part checksums: none are sent"))
+    return Line(
+        ("checksum:  ", label, f"; only {listed} of {len(plan.parts)} parts list a checksum: those are sent"),
+        "warning",
+    )
 
 
 def replace_warning(existing: ObjectInfo) -> str:
@@ -351,10 +378,17 @@ def replace_warning(existing: ObjectInfo) -> str:
 
 def verification_summary(v: FileVerification) -> str:
     """How a local file compares with the parts."""
-    return (
+    text = (
         f"{v.matching} matching, {len(v.mismatching)} mismatching, {len(v.missing)} missing; "
         f"local multipart ETag {v.local_etag or '-'}"
     )
+    if v.checksum_note:
+        text += f"; {safe_text(v.checksum_note)}"
+    elif v.checksums_compared:
+        text += (
+            f"; {safe_text(v.checksum_algorithm or '')} checksums compared for {v.checksums_compared} part(s)"
+        )
+    return text
 
 
 def verification_problem(v: FileVerification) -> str | None:
@@ -416,12 +450,16 @@ def parts_verdict(plan: CommitPlan) -> tuple[str, bool]:
 
 
 def parts_summary(plan: CommitPlan) -> tuple[str, bool]:
-    """``3 parts · 15.0 MiB · parts look committable``, and whether the parts are refused a commit."""
+    """``3 parts · 15.0 MiB · parts look committable`` (``· CRC32 composite`` after the size for an upload
+    created with a checksum algorithm), and whether the parts are refused a commit."""
     if not plan.flags:
         return "no parts uploaded", False
     verdict, blocked = parts_verdict(plan)
     total = sum(f.part.size for f in plan.flags)
-    return f"{_plural(len(plan.flags), 'part')} · {format_size(total)} · {verdict}", blocked
+    sums = (
+        f" · {checksum_label(plan.checksum_algorithm, plan.checksum_type)}" if plan.checksum_algorithm else ""
+    )
+    return f"{_plural(len(plan.flags), 'part')} · {format_size(total)}{sums} · {verdict}", blocked
 
 
 def copy_plan_lines(plan: CopyPlan, dst: str) -> list[Line]:

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from mputui.cli.common import EXIT_FAILED, EXIT_OK, Context, add_global_options, duration_arg
 from mputui.formatting import (
     age_of,
+    checksum_label,
     format_age,
     format_size,
     iso_utc,
@@ -18,6 +19,7 @@ from mputui.formatting import (
     safe_text,
 )
 from mputui.parsing import S3Url, parse_s3_url
+from mputui.s3.checksums import effective_checksum_type
 from mputui.s3.commit import plan_commit
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, is_gone
@@ -66,6 +68,8 @@ def upload_json(upload: Upload) -> dict[str, Any]:
         "last_modified": iso_utc(upload.last_modified),
         "storage_class": upload.storage_class,
         "error": upload.error,
+        "checksum_algorithm": upload.checksum_algorithm,
+        "checksum_type": effective_checksum_type(upload.checksum_algorithm, upload.checksum_type),
     }
 
 
@@ -180,8 +184,24 @@ def _print_bucket(
     if not tally.uploads:
         out.write(f"{head}  no uploads\n\n")
         return
-    rows = [("INITIATED", "LAST PART", "PARTS", "SIZE", "CLASS", "UPLOAD ID", "KEY")]
+    # The CHECKSUM column only where an upload has one (servers without flexible checksums: as before).
+    sums = any(u.checksum_algorithm for u in tally.uploads)
+    rows = [
+        (
+            "INITIATED",
+            "LAST PART",
+            "PARTS",
+            "SIZE",
+            "CLASS",
+            *(("CHECKSUM",) if sums else ()),
+            "UPLOAD ID",
+            "KEY",
+        )
+    ]
     for u in sorted(tally.uploads, key=lambda u: (u.key, u.initiated)):
+        label = checksum_label(
+            u.checksum_algorithm, effective_checksum_type(u.checksum_algorithm, u.checksum_type)
+        )
         rows.append(
             (
                 format_age(age_of(u.initiated, now)),
@@ -189,16 +209,18 @@ def _print_bucket(
                 "?" if u.parts is None else str(u.parts),
                 format_size(u.size),
                 safe_text(u.storage_class or "-"),
+                *((label,) if sums else ()),
                 _short_id(safe_text(u.upload_id), long),
                 safe_text(u.key) + (f"  [parts not listed: {u.error}]" if u.error else ""),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    left = len(rows[0]) - 1
+    widths = [max(len(r[i]) for r in rows) for i in range(left)]
     if not error:
         out.write(f"{head}\n")
     for r in rows:
-        cells = [r[0].rjust(widths[0]), r[1].rjust(widths[1]), r[2].rjust(widths[2]), r[3].rjust(widths[3])]
-        cells += [r[4].ljust(widths[4]), r[5].ljust(widths[5]), r[6]]
+        cells = [r[i].rjust(widths[i]) for i in range(4)]
+        cells += [r[i].ljust(widths[i]) for i in range(4, left)] + [r[left]]
         out.write("  " + "  ".join(cells).rstrip() + "\n")
     unknown = f", {tally.unknown_sizes} of unknown size" if tally.unknown_sizes else ""
     out.write(
@@ -216,7 +238,8 @@ def cmd_parts(args: argparse.Namespace, ctx: Context) -> int:
         f"no upload {args.upload_id!r} for {safe_text(str(url))} "
         "(aborted, completed, never existed, or an upload of another key)"
     )
-    if find_upload(conn, url.bucket, url.key, args.upload_id) is None:
+    upload = find_upload(conn, url.bucket, url.key, args.upload_id)
+    if upload is None:
         raise gone
     try:
         parts = list_parts(conn, url.bucket, url.key, args.upload_id)
@@ -224,7 +247,14 @@ def cmd_parts(args: argparse.Namespace, ctx: Context) -> int:
         if is_gone(exc):
             raise gone from exc
         raise
-    plan = plan_commit(url.bucket, url.key, args.upload_id, parts)
+    plan = plan_commit(
+        url.bucket,
+        url.key,
+        args.upload_id,
+        parts,
+        checksum_algorithm=upload.checksum_algorithm,
+        checksum_type=upload.checksum_type,
+    )
     if args.json:
         for f in plan.flags:
             p = f.part
@@ -237,10 +267,15 @@ def cmd_parts(args: argparse.Namespace, ctx: Context) -> int:
                     "last_modified": iso_utc(p.last_modified),
                     "flags": [code.value for code in f.codes],
                     "missing_before": list(f.missing_before) if f.missing_before else None,
+                    "checksum_algorithm": p.checksum_algorithm,
+                    "checksum": p.checksum,
                 },
             )
         return EXIT_OK
-    rows = [("PART", "SIZE", "BYTES", "LAST MODIFIED", "FLAG", "ETAG")]
+    if plan.checksum_algorithm:
+        out.write(f"checksum: {checksum_label(plan.checksum_algorithm, plan.checksum_type)}\n")
+    sums = any(f.part.checksum for f in plan.flags)
+    rows = [("PART", "SIZE", "BYTES", "LAST MODIFIED", "FLAG", "ETAG", *(("CHECKSUM",) if sums else ()))]
     for f in plan.flags:
         p = f.part
         rows.append(
@@ -251,12 +286,15 @@ def cmd_parts(args: argparse.Namespace, ctx: Context) -> int:
                 f"{format_age(age_of(p.last_modified, now))} ago" if p.last_modified else "-",
                 part_flag_text(f) or "-",
                 safe_text(p.etag),
+                *((safe_text(p.checksum or "-"),) if sums else ()),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         cells = [r[0].rjust(widths[0]), r[1].rjust(widths[1]), r[2].rjust(widths[2]), r[3].rjust(widths[3])]
-        out.write("  ".join([*cells, r[4].ljust(widths[4])]) + f"  {r[5]}\n")
+        line = "  ".join([*cells, r[4].ljust(widths[4])]) + "  "
+        line += f"{r[5].ljust(widths[5])}  {r[6]}" if sums else r[5]
+        out.write(line + "\n")
     total = sum(f.part.size for f in plan.flags)
     verdict, _ = parts_verdict(plan)
     out.write(f"= {len(plan.flags)} part(s), {format_size(total)} ({total} bytes); {verdict}\n")

@@ -100,10 +100,13 @@ def cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
         f"no upload {args.upload_id!r} for {safe_text(str(url))} "
         "(aborted, completed, never existed, or an upload of another key)"
     )
-    if find_upload(conn, url.bucket, url.key, args.upload_id) is None:
+    upload = find_upload(conn, url.bucket, url.key, args.upload_id)
+    if upload is None:
         raise gone
     try:
-        plan = load_plan(conn, url.bucket, url.key, args.upload_id, contiguous_prefix=args.contiguous_prefix)
+        plan = load_plan(
+            conn, url.bucket, url.key, args.upload_id, contiguous_prefix=args.contiguous_prefix, upload=upload
+        )
     except Exception as exc:
         if is_gone(exc):
             raise gone from exc
@@ -162,7 +165,9 @@ def _verify(args: argparse.Namespace, ctx: Context, plan: CommitPlan) -> FileVer
             ctx.err.flush()
 
     try:
-        result = verify_file(args.verify_file, plan.parts, progress=progress)
+        result = verify_file(
+            args.verify_file, plan.parts, algorithm=plan.checksum_algorithm, progress=progress
+        )
     except OSError as exc:
         raise MputuiError(f"cannot read {args.verify_file}: {exc.strerror}", exit_code=EXIT_USAGE) from exc
     if show:
@@ -191,6 +196,10 @@ def _show_plan(
             "replaces_object": existing is not None,
             "problems": [problem_text(p, flag_hints=True) for p in plan.problems],
             "problem_codes": [p.code.value for p in plan.problems],
+            "checksum_algorithm": plan.checksum_algorithm,
+            "checksum_type": plan.checksum_type,
+            "checksum": plan.checksum,
+            "parts_with_checksum": sum(1 for p in plan.parts if p.checksum),
         }
         if verification is not None:
             obj["verify"] = {
@@ -200,6 +209,9 @@ def _show_plan(
                 "missing": list(verification.missing),
                 "file_size": verification.file_size,
                 "local_etag": verification.local_etag,
+                "checksum_algorithm": verification.checksum_algorithm,
+                "checksums_compared": verification.checksums_compared,
+                "checksum_note": verification.checksum_note,
                 "ok": verification.ok,
             }
         ctx.json_line(obj)

@@ -38,7 +38,7 @@ from mputui.jobs.transfer import Transfer
 from mputui.s3.actions import abort_upload, upload_exists
 from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.checksums import multipart_etag, plain_md5, quoted_etag
-from mputui.s3.commit import complete_upload, plan_commit
+from mputui.s3.commit import complete_upload, plan_commit, with_listed_checksums
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe, is_gone
 from mputui.s3.inventory import key_uploads, list_parts
@@ -120,6 +120,7 @@ class PartSource(Protocol[ResultT]):
 
     then: str  # what the user does after aborting the wrong uploads when several could be the job's
     can_recreate: bool  # the journaled upload vanished: start a new one (else the job fails)
+    checksum_algorithm: str | None  # the upload's flexible checksum algorithm (a resumed upload's), if any
 
     def create_info(self) -> ObjectInfo:
         """What Create carries (metadata, content headers)."""
@@ -315,6 +316,11 @@ class MultipartJob(Generic[ResultT]):
         assert r.upload_id is not None
         sizes = part_sizes(r.src_size, r.part_size)
         parts = [Part(n, sizes[n - 1], quoted_etag(r.done[n]), None) for n in range(1, r.parts_total + 1)]
+        if self.source.checksum_algorithm:
+            # Complete must name every part's checksum: the server's word, as for `commit`.
+            parts = with_listed_checksums(
+                parts, list_parts(self.t.dst_conn, r.dst_bucket, r.dst_key, r.upload_id)
+            )
         plan = plan_commit(r.dst_bucket, r.dst_key, r.upload_id, parts)
         if not plan.ok:
             raise JobFailed(f"cannot complete {r.dst}: {problems_text(plan.problems)}", resumable=True)

@@ -39,7 +39,7 @@ from mputui.jobs.upload import (
     UploadSource,
 )
 from mputui.s3.cancel import Cancelled, CancelToken
-from mputui.s3.checksums import md5_range, plain_md5
+from mputui.s3.checksums import can_compute, md5_range, plain_md5
 from mputui.s3.commit import format_ranges as ranges
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import MputuiError, describe, is_gone
@@ -75,6 +75,7 @@ class ResumePlan:
     # before forgetting the job. Running the plan closes the job; nothing is sent.
     finished: bool = False
     etag: str | None = None
+    checksum_algorithm: str | None = None  # the upload's: every part is sent with a checksum of it
 
     @property
     def ok(self) -> bool:
@@ -143,7 +144,8 @@ def plan_resume(
         raise MputuiError(f"cannot read {path}: {exc.strerror or exc}", exit_code=2) from exc
     job = (journal or Journal()).by_upload().get((bucket, key, upload_id))
     listed: list[Part] | None = None
-    if find_upload(conn, bucket, key, upload_id) is not None:
+    upload = find_upload(conn, bucket, key, upload_id)
+    if upload is not None:
         try:
             listed = list_parts(conn, bucket, key, upload_id)
         except Exception as exc:
@@ -182,6 +184,7 @@ def plan_resume(
         len(listed),
         job_id=job.id if job else None,
         overwrite_mismatched=overwrite_mismatched,
+        checksum_algorithm=upload.checksum_algorithm if upload else None,
     )
     if part_size is None and job is not None:
         part_size = job.part_size
@@ -228,6 +231,12 @@ def plan_resume(
     send = [n for n in range(1, total + 1) if n not in listed_numbers]
     if overwrite_mismatched:
         send = sorted([*send, *mismatched, *unknown])
+    algorithm = base.checksum_algorithm
+    if send and algorithm and not can_compute(algorithm):
+        problems.append(
+            f"the upload was created with {algorithm} checksums, which mputui cannot compute: its parts "
+            "cannot be sent"
+        )
     return _with(
         base,
         present=present,
@@ -385,7 +394,13 @@ class Resumer(JobRunner[JobEvent]):
         ctx = UploadContext(
             Transfer(self.conn, self.conn), self.journal, parts, self.emit, self._crash_hook, tracker
         )
-        source = UploadSource(plan.path, plan.file_size, plan.part_size, dict(plan.part_md5s))
+        source = UploadSource(
+            plan.path,
+            plan.file_size,
+            plan.part_size,
+            dict(plan.part_md5s),
+            checksum_algorithm=plan.checksum_algorithm,
+        )
         job = file_job(ctx, record, source, can_recreate=False)
         try:
             tracker.started(plan.dst)

@@ -21,7 +21,7 @@ from mputui.jobs.upload import (
     b64md5,
     object_headers,
 )
-from mputui.s3.checksums import multipart_etag, normalize_etag, plain_md5
+from mputui.s3.checksums import checksum_field, checksum_of, multipart_etag, normalize_etag, plain_md5
 from mputui.s3.errors import describe
 from mputui.s3.models import Part
 from mputui.s3.objects import MD5_META, ObjectInfo, head_object, same_content
@@ -33,6 +33,7 @@ class CopyRanges:
 
     then = "resume"
     can_recreate = True
+    checksum_algorithm: str | None = None
 
     def __init__(self, transfer: Transfer, src: ObjectInfo) -> None:
         self.t = transfer
@@ -109,6 +110,7 @@ class FileChunks:
         self.tracker = ctx.tracker
         self.budget = ctx.budget
         self.md5s = dict(source.part_md5s)
+        self.checksum_algorithm = source.checksum_algorithm
         self._lock = threading.Lock()
 
     def create_info(self) -> ObjectInfo:
@@ -154,6 +156,7 @@ class FileChunks:
                 PartNumber=part_number,
                 Body=data,
                 ContentMD5=b64md5(md5),
+                **self._checksum(data),
             )
             del data
         etag = normalize_etag(response.get("ETag"))
@@ -165,6 +168,19 @@ class FileChunks:
         with self._lock:
             self.md5s[part_number] = md5
         return etag.lower() or md5
+
+    def _checksum(self, data: bytes) -> dict[str, str]:
+        """The part's checksum of the upload's algorithm: S3 refuses a part of an upload created with one
+        without it (COMPOSITE) and the Complete without every part's."""
+        if not self.checksum_algorithm:
+            return {}
+        value = checksum_of(self.checksum_algorithm, data)
+        if value is None:
+            raise JobFailed(
+                f"the upload was created with {self.checksum_algorithm} checksums, which mputui cannot compute",
+                resumable=False,
+            )
+        return {checksum_field(self.checksum_algorithm): value}
 
     def sent(self, record: JobRecord, part_number: int, size: int) -> PartSent:
         if self.tracker is not None:

@@ -43,7 +43,8 @@ def object_headers(content_type: str | None, content_encoding: str | None) -> di
 class UploadSource:
     """Where a job reads its bytes: ``path`` holds exactly the ``size`` bytes to store. ``part_md5s``: the
     MD5s already known (digest pass or verification), so no byte is hashed twice; others are hashed when sent.
-    ``md5`` (whole content) goes into ``x-amz-meta-md5`` when the upload is created."""
+    ``md5`` (whole content) goes into ``x-amz-meta-md5`` when the upload is created. ``checksum_algorithm``: the
+    flexible checksum every part is sent with (resume of an upload created with one: S3 wants the same)."""
 
     path: str
     size: int
@@ -52,6 +53,7 @@ class UploadSource:
     md5: str | None = None
     content_type: str | None = None
     content_encoding: str | None = None
+    checksum_algorithm: str | None = None
 
 
 @dataclass

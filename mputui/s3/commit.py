@@ -6,16 +6,22 @@ ETags. Under a concurrent commit or abort exactly one wins; the loser is told pl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mputui.formatting import format_ranges as format_ranges  # imported from here by mputui.jobs
 from mputui.s3.actions import upload_exists
-from mputui.s3.checksums import expected_etag
+from mputui.s3.checksums import (
+    FULL_OBJECT,
+    checksum_field,
+    effective_checksum_type,
+    expected_etag,
+    full_object_checksum,
+)
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, error_code, is_gone
 from mputui.s3.inventory import list_parts
-from mputui.s3.models import Part, PartFlags, Problem, ProblemCode
+from mputui.s3.models import Part, PartFlags, Problem, ProblemCode, Upload
 from mputui.s3.objects import ObjectInfo, head_object
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -39,6 +45,9 @@ class CommitPlan:
     problems: tuple[Problem, ...]
     dropped: tuple[int, ...] = ()  # part numbers left out (after a gap, with contiguous_prefix)
     flags: tuple[PartFlags, ...] = ()  # every listed part, ascending, with what in it blocks a commit
+    checksum_algorithm: str | None = None  # the upload's flexible checksum algorithm (CRC32, ...)
+    checksum_type: str | None = None  # COMPOSITE or FULL_OBJECT (S3's default for the algorithm if unlisted)
+    checksum: str | None = None  # the FULL_OBJECT checksum, combined from the parts' CRCs when they list them
 
     @property
     def ok(self) -> bool:
@@ -76,13 +85,21 @@ def flag_parts(ordered: list[Part]) -> tuple[PartFlags, ...]:
 
 
 def plan_commit(
-    bucket: str, key: str, upload_id: str, parts: list[Part], *, contiguous_prefix: bool = False
+    bucket: str,
+    key: str,
+    upload_id: str,
+    parts: list[Part],
+    *,
+    contiguous_prefix: bool = False,
+    checksum_algorithm: str | None = None,
+    checksum_type: str | None = None,
 ) -> CommitPlan:
     """Build a commit plan from the listed parts (pure: no requests).
 
     Problems that refuse the commit: no parts; a gap in part numbers (S3 would silently make an object with a
     hole) unless ``contiguous_prefix`` (then parts 1..k up to the first gap are used); a non-last part under
-    5 MiB; more than 10,000 parts.
+    5 MiB; more than 10,000 parts. ``checksum_algorithm``/``checksum_type``: the upload's, as listed (the
+    algorithm defaults to the one the parts list checksums of).
     """
     ordered = sorted({p.part_number: p for p in parts}.values(), key=lambda p: p.part_number)
     problems: list[Problem] = []
@@ -106,6 +123,10 @@ def plan_commit(
     beyond = [p.part_number for p in chosen if p.part_number > MAX_PARTS]
     if beyond:  # distinct numbers from 1: more than 10,000 parts always has one over 10,000
         problems.append(Problem(ProblemCode.TOO_MANY_PARTS, tuple(beyond)))
+    algorithm = checksum_algorithm or next(
+        (p.checksum_algorithm for p in ordered if p.checksum_algorithm), None
+    )
+    kind = effective_checksum_type(algorithm, checksum_type)
     return CommitPlan(
         bucket=bucket,
         key=key,
@@ -117,15 +138,58 @@ def plan_commit(
         problems=tuple(problems),
         dropped=tuple(dropped),
         flags=flag_parts(ordered),
+        checksum_algorithm=algorithm.upper() if algorithm else None,
+        checksum_type=kind,
+        checksum=full_object_checksum(algorithm, chosen) if kind == FULL_OBJECT else None,
     )
 
 
 def load_plan(
-    conn: S3Connection, bucket: str, key: str, upload_id: str, *, contiguous_prefix: bool = False
+    conn: S3Connection,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    *,
+    contiguous_prefix: bool = False,
+    upload: Upload | None = None,
 ) -> CommitPlan:
-    """List every part of the upload and plan its commit (raises the listing error, e.g. NoSuchUpload)."""
+    """List every part of the upload and plan its commit (raises the listing error, e.g. NoSuchUpload).
+    ``upload``: the listed upload, whose checksum algorithm and type the plan takes."""
     parts = list_parts(conn, bucket, key, upload_id)
-    return plan_commit(bucket, key, upload_id, parts, contiguous_prefix=contiguous_prefix)
+    return plan_commit(
+        bucket,
+        key,
+        upload_id,
+        parts,
+        contiguous_prefix=contiguous_prefix,
+        checksum_algorithm=upload.checksum_algorithm if upload else None,
+        checksum_type=upload.checksum_type if upload else None,
+    )
+
+
+def with_listed_checksums(parts: list[Part], listed: list[Part]) -> list[Part]:
+    """``parts`` with the checksums the server lists for the same part (same number and ETag)."""
+    by_number = {p.part_number: p for p in listed}
+    out = []
+    for part in parts:
+        found = by_number.get(part.part_number)
+        if (
+            found is not None
+            and found.checksum
+            and found.etag.strip('"').lower() == part.etag.strip('"').lower()
+        ):
+            part = replace(part, checksum_algorithm=found.checksum_algorithm, checksum=found.checksum)
+        out.append(part)
+    return out
+
+
+def completed_part(part: Part) -> dict[str, Any]:
+    """One entry of CompleteMultipartUpload's part list: number, ETag and the part's listed checksum (S3
+    refuses to complete an upload created with a checksum algorithm without each part's checksum)."""
+    entry: dict[str, Any] = {"PartNumber": part.part_number, "ETag": part.etag}
+    if part.checksum and part.checksum_algorithm:
+        entry[checksum_field(part.checksum_algorithm)] = part.checksum
+    return entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +227,11 @@ def complete_upload(conn: S3Connection, plan: CommitPlan) -> CommitResult:
     request: dict[str, Any] = {
         "Key": plan.key,
         "UploadId": plan.upload_id,
-        "MultipartUpload": {"Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in plan.parts]},
+        "MultipartUpload": {"Parts": [completed_part(p) for p in plan.parts]},
     }
+    if plan.checksum is not None and plan.checksum_algorithm is not None:
+        request[checksum_field(plan.checksum_algorithm)] = plan.checksum
+        request["ChecksumType"] = FULL_OBJECT
     try:
         conn.call(plan.bucket, "complete_multipart_upload", **request)
     except Exception as exc:

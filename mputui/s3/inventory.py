@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from mputui.s3.cancel import Cancelled, CancelToken
-from mputui.s3.checksums import quoted_etag
+from mputui.s3.checksums import listed_checksum, quoted_etag
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, is_gone
 from mputui.s3.lean import key_path, parse_list_parts
@@ -75,10 +75,11 @@ def list_parts(
 def _parts_of(page: dict[str, Any]) -> list[Part]:
     return [
         Part(
-            part_number=int(p["PartNumber"]),
-            size=int(p.get("Size", 0)),
-            etag=quoted_etag(p.get("ETag")),
-            last_modified=p.get("LastModified"),
+            int(p["PartNumber"]),
+            int(p.get("Size", 0)),
+            quoted_etag(p.get("ETag")),
+            p.get("LastModified"),
+            *listed_checksum(p),
         )
         for p in page.get("Parts", [])
     ]
@@ -137,6 +138,8 @@ def iter_upload_pages(
                     initiated=u["Initiated"],
                     storage_class=u.get("StorageClass"),
                     initiator=initiator.get("DisplayName") or initiator.get("ID"),
+                    checksum_algorithm=u.get("ChecksumAlgorithm"),
+                    checksum_type=u.get("ChecksumType"),
                 )
             )
         yield batch

@@ -219,19 +219,29 @@ def _root(body: bytes, name: str) -> ET.Element:
     return root
 
 
+def _checksums(elem: ET.Element) -> dict[str, str]:
+    """The ``Checksum*`` children (``ChecksumCRC32``, ``ChecksumAlgorithm``, ``ChecksumType``...) by name."""
+    out = {}
+    for child in elem:
+        name = child.tag.rpartition("}")[2]
+        if name.startswith("Checksum") and child.text:
+            out[name] = child.text
+    return out
+
+
 def parse_list_parts(body: bytes) -> dict[str, Any]:
     """A ListParts response body as boto3 would return it (the fields mputui uses)."""
     root = _root(body, "ListParts")
     parts = []
     for p in _children(root, "Part"):
-        parts.append(
-            {
-                "PartNumber": int(_text(p, "PartNumber") or 0),
-                "Size": int(_text(p, "Size") or 0),
-                "ETag": _text(p, "ETag") or "",
-                "LastModified": _parse_time(_text(p, "LastModified")),
-            }
-        )
+        item: dict[str, Any] = {
+            "PartNumber": int(_text(p, "PartNumber") or 0),
+            "Size": int(_text(p, "Size") or 0),
+            "ETag": _text(p, "ETag") or "",
+            "LastModified": _parse_time(_text(p, "LastModified")),
+        }
+        item.update(_checksums(p))
+        parts.append(item)
     return {
         "Parts": parts,
         "IsTruncated": _bool(_text(root, "IsTruncated")),
@@ -251,6 +261,7 @@ def parse_list_uploads(body: bytes) -> dict[str, Any]:
             "Initiated": _parse_time(_text(u, "Initiated")),
             "StorageClass": _text(u, "StorageClass"),
         }
+        item.update(_checksums(u))
         if initiator is not None:
             item["Initiator"] = {"ID": _text(initiator, "ID"), "DisplayName": _text(initiator, "DisplayName")}
         uploads.append(item)

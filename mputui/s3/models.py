@@ -15,6 +15,8 @@ class Part:
     size: int
     etag: str
     last_modified: datetime | None
+    checksum_algorithm: str | None = None  # which flexible checksum ``checksum`` is (CRC32, SHA256, ...)
+    checksum: str | None = None  # the part's checksum as listed (base64), if the server lists one
 
 
 class ProblemCode(StrEnum):
@@ -62,6 +64,8 @@ class Upload:
     size: int | None = None
     last_modified: datetime | None = None
     error: str | None = None
+    checksum_algorithm: str | None = None  # the algorithm it was created with (CRC32, CRC64NVME, ...)
+    checksum_type: str | None = None  # COMPOSITE or FULL_OBJECT, as listed
 
     @property
     def last_activity(self) -> datetime:

@@ -141,7 +141,9 @@ class CommitDialog(ModalScreen[CommitResult | None]):
     def _load(self, contiguous_prefix: bool) -> None:
         u = self.upload
         try:
-            plan = load_plan(self.conn, u.bucket, u.key, u.upload_id, contiguous_prefix=contiguous_prefix)
+            plan = load_plan(
+                self.conn, u.bucket, u.key, u.upload_id, contiguous_prefix=contiguous_prefix, upload=u
+            )
             existing = head_object(self.conn, u.bucket, u.key)
         except Exception as exc:
             if is_gone(exc):
@@ -216,7 +218,7 @@ class CommitDialog(ModalScreen[CommitResult | None]):
             self.post_message(self.VerifyProgress(done, total))
 
         try:
-            result = verify_file(path, plan.parts, progress=progress)
+            result = verify_file(path, plan.parts, algorithm=plan.checksum_algorithm, progress=progress)
         except _Stop:
             self.post_message(self.Verified(None, "verification stopped"))
             return

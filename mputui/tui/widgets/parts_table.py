@@ -33,7 +33,14 @@ class PartsTable(VirtualTable):
         if upload is None or parts is None:
             self.plan = None
         else:
-            self.plan = plan_commit(upload.bucket, upload.key, upload.upload_id, parts)
+            self.plan = plan_commit(
+                upload.bucket,
+                upload.key,
+                upload.upload_id,
+                parts,
+                checksum_algorithm=upload.checksum_algorithm,
+                checksum_type=upload.checksum_type,
+            )
         self.rows = self.plan.flags if self.plan else ()
         self.empty_message = message if parts is None else "no parts uploaded"
         self.cursor = 0
