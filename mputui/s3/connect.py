@@ -39,7 +39,9 @@ LEAN_PARAMS = {
     "abort_multipart_upload": frozenset({"Key", "UploadId"}),
     # HeadObject for size/ETag/last-modified only (the lean answer carries no metadata).
     "head_object_basic": frozenset({"Key"}),
-    "list_multipart_uploads": frozenset({"MaxUploads", "Prefix", "KeyMarker", "UploadIdMarker"}),
+    "list_multipart_uploads": frozenset(
+        {"MaxUploads", "Prefix", "KeyMarker", "UploadIdMarker", "EncodingType"}
+    ),
 }
 _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # What botocore raises for a bad setting in the environment or the profile when a client is made.
