@@ -203,20 +203,22 @@ def _encoded_page(
     the page's ``NextKeyMarker`` (its last key) raw, and answers 500 when one of them has a control
     character. So a prefix is cut before its first control character (and the keys filtered by the caller),
     the next page starts after the last upload listed (never ``NextKeyMarker``), and a page that fails is
-    asked for again with another size, so that it ends on another key. If none works, the plain listing's
-    failure is said.
+    asked for again with another size, so that it ends on another key, last without the prefix (the broken
+    key may be the last under it). If none works, the plain listing's failure is said.
     """
     cut = _controls_free(prefix)
-    sizes = [size] + [s for s in dict.fromkeys((MAX_PAGE, size - 1)) if 0 < s != size]
+    tries = [(cut, size)] + [(cut, s) for s in dict.fromkeys((MAX_PAGE, size - 1)) if 0 < s != size]
+    if cut:
+        tries.append(("", MAX_PAGE))
     failure: BaseException | None = None
-    for attempt_size in sizes:
+    for listed_prefix, attempt_size in tries:
         try:
             page = conn.call(
                 bucket,
                 "list_multipart_uploads",
                 MaxUploads=attempt_size,
                 EncodingType="url",
-                **_prefix(cut),
+                **_prefix(listed_prefix),
                 **markers,
             )
         except Exception as exc:
@@ -224,7 +226,11 @@ def _encoded_page(
                 raise
             failure = exc
             continue
-        return _decoded(page)
+        page = _decoded(page)
+        last = (page.get("Uploads") or [{}])[-1].get("Key", "")
+        if last > prefix and not last.startswith(prefix):
+            page = {**page, "IsTruncated": False}  # listed past the prefix: nothing after is under it
+        return page
     assert failure is not None
     raise MputuiError(
         f"the server cannot list these uploads ({describe(plain_failure or failure)}), "
