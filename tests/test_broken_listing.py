@@ -162,18 +162,24 @@ def test_moto_refuses_a_control_key_plainly(moto_server: S3Server, tmp_path: Any
     client = moto_server.client()
     bucket = f"brk-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=bucket)
-    source = tmp_path / "big.bin"
-    source.write_bytes(b"\0" * (6 * 1024 * 1024))
-    proc = run_cli(moto_server, "put", str(source), f"s3://{bucket}/big-\x02-x", "-y", "--part-size", "5MiB")
-    assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr
-    assert "the server does not take this key, which has control characters (U+0002" in lines[0]
-    assert "\x02" not in proc.stdout + proc.stderr
-    listed = run_cli(moto_server, "ls", f"s3://{bucket}", "--json")
-    assert listed.returncode == 1
-    [summary] = _records(listed.stdout, "bucket")
-    assert "not even with EncodingType=url" in summary["error"]
+    try:
+        source = tmp_path / "big.bin"
+        source.write_bytes(b"\0" * (6 * 1024 * 1024))
+        proc = run_cli(
+            moto_server, "put", str(source), f"s3://{bucket}/big-\x02-x", "-y", "--part-size", "5MiB"
+        )
+        assert proc.returncode == 1
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in proc.stderr
+        assert "the server does not take this key, which has control characters (U+0002" in lines[0]
+        assert "\x02" not in proc.stdout + proc.stderr
+        listed = run_cli(moto_server, "ls", f"s3://{bucket}", "--json")
+        assert listed.returncode == 1
+        [summary] = _records(listed.stdout, "bucket")
+        assert "not even with EncodingType=url" in summary["error"]
+    finally:
+        # moto drops a bucket with uploads; left behind, it would fail every later `ls` of all buckets.
+        client.delete_bucket(Bucket=bucket)
 
 
 # -- pure logic ------------------------------------------------------------------------------------------
