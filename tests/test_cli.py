@@ -253,7 +253,10 @@ def test_access_denied_on_rgw(rgw_server: S3Server) -> None:
         proc = run_cli(rgw_server, "ls", f"s3://{bucket}", "--json")
         lines = json_lines(proc.stdout)
         assert proc.returncode == 1
-        assert lines[0]["error"] == "access denied"
+        assert (
+            lines[0]["error"]
+            == f"access denied: needs s3:ListBucketMultipartUploads on arn:aws:s3:::{bucket}"
+        )
     finally:
         other.delete_bucket(Bucket=bucket)
 

@@ -14,8 +14,9 @@ def server_can_store(key: str, kind: str) -> bool:
     """What each server is known to store and list (see ../shared/tools/ceph-rgw/README.md).
 
     moto answers 500 to control characters and its listing of a bucket breaks for good after one. RGW 16.2
-    answers 500 to characters XML 1.0 cannot carry (C0 controls but tab, LF, CR) and leaves a phantom entry
-    that breaks the bucket's listing for good. Everything else must work.
+    answers 500 to characters XML 1.0 cannot carry (C0 controls but tab, LF, CR) and leaves a phantom upload
+    that breaks the bucket's plain listing (test_broken_listing.py lists and aborts it). Everything else must
+    work.
     """
     if kind == "moto":
         return not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in key)

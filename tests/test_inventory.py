@@ -240,7 +240,9 @@ def test_denied_bucket_fails_alone_on_rgw(rgw_server: S3Server) -> None:
         client.put_bucket_policy(Bucket=denied, Policy=json.dumps(policy))
         events = list(InventoryScan(S3Connection(rgw_server.settings())).events())
         done = {d.summary.name: d.summary for d in collect(events, BucketDone)}
-        assert done[denied].error == "access denied"
+        assert done[denied].error == (
+            f"access denied: needs s3:ListBucketMultipartUploads on arn:aws:s3:::{denied}"
+        )
         assert done[ok_bucket].error is None and done[ok_bucket].uploads == 1
     finally:
         client.delete_bucket_policy(Bucket=denied)

@@ -341,6 +341,18 @@ class MultipartJob(Generic[ResultT]):
         self.ctx.emit(JobAborted(self.record.id, self.record.source, self.record.dst, reason))
 
 
+def refused_key(key: str, create_exc: BaseException) -> MputuiError | None:
+    """The plain account of a server that fails to create an upload of a key with control characters and then
+    cannot list the key's uploads (moto); None for any other key."""
+    controls = [f"U+{ord(c):04X}" for c in dict.fromkeys(key) if ord(c) < 0x20 or ord(c) == 0x7F]
+    if not controls:
+        return None
+    return MputuiError(
+        f"the server does not take this key, which has control characters ({', '.join(controls)}; S3 accepts "
+        f"them): creating its upload failed ({describe(create_exc)}) and its uploads cannot be listed since"
+    )
+
+
 class UploadCreator:
     """CreateMultipartUpload for one job, never resent blindly.
 
@@ -399,7 +411,13 @@ class UploadCreator:
                     raise
                 self.lost += 1
                 expect_lost_create(record)
-                adopted = self._adopt_appeared(record)
+                try:
+                    adopted = self._adopt_appeared(record)
+                except Exception as list_exc:
+                    refused = refused_key(record.dst_key, exc)
+                    if refused is None:
+                        raise
+                    raise refused from list_exc
                 if adopted is not None:
                     return adopted
                 if attempt >= self.policy.attempts:

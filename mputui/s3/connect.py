@@ -22,7 +22,14 @@ from mputui import __version__
 from mputui.formatting import redact_url, safe_text
 from mputui.s3 import wirelog
 from mputui.s3.cancel import CancelToken
-from mputui.s3.errors import MputuiError, describe, error_code, is_redirect, register_credentials
+from mputui.s3.errors import (
+    MputuiError,
+    describe,
+    error_code,
+    is_redirect,
+    note_request,
+    register_credentials,
+)
 from mputui.s3.lean import LeanS3, MalformedAnswerError
 from mputui.s3.lean_loop import LeanLoop
 from mputui.s3.routes import Router, StepAside, prepare_probe_client
@@ -39,7 +46,9 @@ LEAN_PARAMS = {
     "abort_multipart_upload": frozenset({"Key", "UploadId"}),
     # HeadObject for size/ETag/last-modified only (the lean answer carries no metadata).
     "head_object_basic": frozenset({"Key"}),
-    "list_multipart_uploads": frozenset({"MaxUploads", "Prefix", "KeyMarker", "UploadIdMarker"}),
+    "list_multipart_uploads": frozenset(
+        {"MaxUploads", "Prefix", "KeyMarker", "UploadIdMarker", "EncodingType"}
+    ),
 }
 _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # What botocore raises for a bad setting in the environment or the profile when a client is made.
@@ -306,13 +315,19 @@ class S3Connection:
             check_target(bucket, params.get("Key", ""), params.get("UploadId", ""))
         region = self.bucket_region(bucket)
         try:
-            return self._call_in(region, bucket, operation, params)
+            try:
+                return self._call_in(region, bucket, operation, params)
+            except bexc.ClientError as exc:
+                new_region = self._redirect_region(bucket, exc)
+                if new_region is None or new_region == region:
+                    raise
+                self._bucket_regions[bucket] = new_region
+                return self._call_in(new_region, bucket, operation, params)
         except bexc.ClientError as exc:
-            new_region = self._redirect_region(bucket, exc)
-            if new_region is None or new_region == region:
-                raise
-            self._bucket_regions[bucket] = new_region
-            return self._call_in(new_region, bucket, operation, params)
+            note_request(
+                exc, bucket, params, self.bucket_region(bucket)
+            )  # which permission a denial is about
+            raise
 
     def _call_in(self, region: str, bucket: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         lean = self._lean_for(operation, params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 import threading
@@ -49,6 +50,97 @@ _CODE_MESSAGES = {
     "AuthorizationHeaderMalformed": "wrong region for this bucket or endpoint",
     "NotImplemented": "not implemented by this server",
 }
+
+
+# The IAM action each S3 operation needs (the names differ: ListMultipartUploads is
+# s3:ListBucketMultipartUploads, CompleteMultipartUpload is s3:PutObject, HeadObject is s3:GetObject).
+IAM_ACTIONS = {
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "ListParts": "s3:ListMultipartUploadParts",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "PutObject": "s3:PutObject",
+    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "ListBuckets": "s3:ListAllMyBuckets",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "HeadBucket": "s3:ListBucket",
+}
+# Operations on the bucket itself (their resource is the bucket's ARN, not an object's).
+BUCKET_OPERATIONS = frozenset(
+    {
+        "ListMultipartUploads",
+        "PutBucketLifecycleConfiguration",
+        "GetBucketLifecycleConfiguration",
+        "ListObjectsV2",
+        "ListObjects",
+        "HeadBucket",
+    }
+)
+# Operations that read a source object and write the destination: either permission may be the missing one.
+COPY_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy"})
+_AWS_NAMES_ACTION = re.compile(r"perform: (s3:[A-Za-z0-9]+)(?: on resource: \"?(arn:[^\"\s]+))?")
+
+
+def note_request(exc: BaseException, bucket: str, params: dict[str, Any], region: str = "") -> None:
+    """Remember on a ``ClientError`` which bucket, key (and copy source) its request named, so that
+    ``describe`` can say which permission a denial is about."""
+    if isinstance(exc, bexc.ClientError):
+        source = params.get("CopySource")
+        exc.mputui_request = {
+            "bucket": bucket,
+            "key": params.get("Key"),
+            "source": (source.get("Bucket"), source.get("Key")) if isinstance(source, dict) else None,
+            "partition": _partition(region),
+        }
+
+
+def _partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def is_denied(exc: BaseException) -> bool:
+    """True for an AccessDenied, or a bare 403 (a HEAD's answer has no body to say more)."""
+    code = error_code(exc)
+    return code == "AccessDenied" or (http_status(exc) == 403 and code in ("403", "Forbidden"))
+
+
+def denied_text(exc: bexc.ClientError) -> str:
+    """``access denied: needs s3:ACTION on arn:aws:s3:::BUCKET[/KEY]``, as far as the request tells."""
+    operation = exc.operation_name
+    request: dict[str, Any] = getattr(exc, "mputui_request", None) or {}
+    bucket = request.get("bucket") or exc.response.get("Error", {}).get("BucketName")
+    arn = f"arn:{request.get('partition', 'aws')}:s3:::"
+    named = _AWS_NAMES_ACTION.search(str(exc.response.get("Error", {}).get("Message") or ""))
+    if named:  # AWS names the action (and the resource) it denied: that is the one
+        return f"access denied: needs {named.group(1)}" + (f" on {named.group(2)}" if named.group(2) else "")
+    if operation in COPY_OPERATIONS:
+        source = request.get("source") or (None, None)
+        needs = (
+            [f"s3:GetObject on {arn}{source[0]}/{source[1]}"] if source[0] else ["s3:GetObject on the source"]
+        )
+        if bucket:
+            needs.append(f"s3:PutObject on {arn}{bucket}/{request.get('key') or '*'}")
+        return "access denied: needs " + " and ".join(needs)
+    action = IAM_ACTIONS.get(operation)
+    if action is None:
+        return f"access denied ({operation})" if operation else "access denied"
+    if operation == "ListBuckets":
+        return f"access denied: needs {action}"
+    if not bucket:
+        return f"access denied: needs {action}"
+    key = request.get("key")
+    resource = f"{arn}{bucket}" if operation in BUCKET_OPERATIONS or not key else f"{arn}{bucket}/{key}"
+    return f"access denied: needs {action} on {resource}"
 
 
 # The credentials in use (access key id, secret, session token), so that no message that contains one is shown:
@@ -192,6 +284,8 @@ def _describe(exc: BaseException) -> str:
                 "proxy refused: it asks for credentials (HTTP 407); give them in the proxy URL, "
                 "e.g. HTTPS_PROXY=http://USER:PASSWORD@HOST:PORT"
             )
+        if is_denied(exc):
+            return denied_text(exc)
         known = _CODE_MESSAGES.get(code)
         if known:
             return known

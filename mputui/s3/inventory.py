@@ -8,6 +8,7 @@ upload is reported there and the scan goes on.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,12 +17,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
+from urllib.parse import unquote_plus
+
+from botocore.parsers import ResponseParserError
 
 from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.checksums import listed_checksum, quoted_etag
 from mputui.s3.connect import S3Connection
-from mputui.s3.errors import describe, is_gone
-from mputui.s3.lean import key_path, parse_list_parts
+from mputui.s3.errors import MputuiError, describe, error_code, http_status, is_gone
+from mputui.s3.lean import MalformedAnswerError, key_path, parse_list_parts
 from mputui.s3.lean_loop import LeanCall, LeanLoop, LeanResponse, LoopCancelled
 from mputui.s3.models import (
     BucketDone,
@@ -72,6 +76,14 @@ def list_parts(
     return _unique(parts)
 
 
+def parts_error(exc: BaseException) -> str:
+    """Why an upload's parts are not listed. A 500 or an unreadable answer for one key while the bucket lists
+    is the server failing on that key (Ceph RGW on a key with a control character), not a passing fault."""
+    if listing_broken(exc):
+        return f"the server fails on this key ({describe(exc)})"
+    return describe(exc)
+
+
 def _parts_of(page: dict[str, Any]) -> list[Part]:
     return [
         Part(
@@ -103,30 +115,43 @@ def iter_upload_pages(
     """Pages of in-progress uploads in ``bucket`` (ListMultipartUploads, KeyMarker + UploadIdMarker).
 
     Uploads come without part totals. Duplicates that some servers repeat across pages are dropped.
-    ``first_page_size`` (smaller) gets the first uploads back sooner.
+    ``first_page_size`` (smaller) gets the first uploads back sooner. A page the server cannot send plainly
+    (a key with a control character breaks its XML, or makes it answer 500) is listed again with
+    ``EncodingType=url`` (see ``_encoded_page``), and so is the rest of the bucket.
     """
     key_marker = ""
     id_marker = ""
     seen: set[tuple[str, str]] = set()
+    encoded = False
     while True:
         if cancel is not None:
             cancel.check()
-        # No EncodingType=url: RGW encodes keys but does not echo EncodingType, so a client cannot tell
-        # whether to decode. Raw XML carries every key RGW and AWS accept (tested with hostile keys).
         first = not key_marker
-        params: dict[str, Any] = {"MaxUploads": first_page_size if first and first_page_size else page_size}
-        if prefix:
-            params["Prefix"] = prefix
+        size = first_page_size if first and first_page_size else page_size
+        params: dict[str, Any] = {}
         if key_marker:
             params["KeyMarker"] = key_marker
             if id_marker:
                 params["UploadIdMarker"] = id_marker
-        page = conn.call(bucket, "list_multipart_uploads", **params)
+        if encoded:
+            page = _encoded_page(conn, bucket, prefix, size, params, None)
+        else:
+            # Plain first: EncodingType=url is not decodable on every server (RGW encodes keys but does not
+            # echo EncodingType), and raw XML carries every key but those with control characters.
+            try:
+                page = conn.call(
+                    bucket, "list_multipart_uploads", MaxUploads=size, **_prefix(prefix), **params
+                )
+            except Exception as exc:
+                if not listing_broken(exc):
+                    raise
+                page = _encoded_page(conn, bucket, prefix, size, params, exc)
+                encoded = True
         batch: list[Upload] = []
         for u in page.get("Uploads", []):
             key = u.get("Key", "")
             upload_id = u.get("UploadId", "")
-            if (key, upload_id) in seen:
+            if (key, upload_id) in seen or not key.startswith(prefix):
                 continue
             seen.add((key, upload_id))
             initiator = u.get("Initiator") or {}
@@ -147,11 +172,99 @@ def iter_upload_pages(
             return
         next_key = page.get("NextKeyMarker") or ""
         next_id = page.get("NextUploadIdMarker") or ""
-        if not next_key and batch:
-            next_key, next_id = batch[-1].key, batch[-1].upload_id
+        if (encoded or not next_key) and page.get("Uploads"):
+            last = page["Uploads"][-1]
+            next_key, next_id = last.get("Key", ""), last.get("UploadId", "")
         if (next_key, next_id) == (key_marker, id_marker) or not next_key:
             raise RuntimeError("ListMultipartUploads paging did not advance")
         key_marker, id_marker = next_key, next_id
+
+
+def listing_broken(exc: BaseException) -> bool:
+    """True when a listing failed the way a key the server cannot put in XML makes it fail: an answer that
+    is not readable XML, or a 500 (Ceph RGW; botocore also reports an unreadable 200 as a 500)."""
+    if isinstance(exc, MalformedAnswerError | ResponseParserError):
+        return True
+    return http_status(exc) == 500 or error_code(exc) in ("InternalError", "500")
+
+
+def _prefix(prefix: str) -> dict[str, str]:
+    return {"Prefix": prefix} if prefix else {}
+
+
+def _encoded_page(
+    conn: S3Connection,
+    bucket: str,
+    prefix: str,
+    size: int,
+    markers: dict[str, Any],
+    plain_failure: BaseException | None,
+) -> dict[str, Any]:
+    """One ListMultipartUploads page with ``EncodingType=url``, its keys decoded.
+
+    Why the detours: Ceph RGW encodes each ``Key`` but sends the request's ``Prefix`` and ``KeyMarker`` and
+    the page's ``NextKeyMarker`` (its last key) raw, and answers 500 when one of them has a control
+    character. So a prefix is cut before its first control character (and the keys filtered by the caller),
+    the next page starts after the last upload listed (never ``NextKeyMarker``), and a page that fails is
+    asked for again with another size, so that it ends on another key, last without the prefix (the broken
+    key may be the last under it). If none works, the plain listing's failure is said.
+    """
+    cut = _controls_free(prefix)
+    tries = [(cut, size)] + [(cut, s) for s in dict.fromkeys((MAX_PAGE, size - 1)) if 0 < s != size]
+    if cut:
+        tries.append(("", MAX_PAGE))
+    failure: BaseException | None = None
+    for listed_prefix, attempt_size in tries:
+        try:
+            page = conn.call(
+                bucket,
+                "list_multipart_uploads",
+                MaxUploads=attempt_size,
+                EncodingType="url",
+                **_prefix(listed_prefix),
+                **markers,
+            )
+        except Exception as exc:
+            if not listing_broken(exc):
+                raise
+            failure = exc
+            continue
+        page = _decoded(page)
+        last = (page.get("Uploads") or [{}])[-1].get("Key", "")
+        if last > prefix and not last.startswith(prefix):
+            page = {**page, "IsTruncated": False}  # listed past the prefix: nothing after is under it
+        return page
+    assert failure is not None
+    raise MputuiError(
+        f"the server cannot list these uploads ({describe(plain_failure or failure)}), "
+        "not even with EncodingType=url"
+    ) from failure
+
+
+def _controls_free(prefix: str) -> str:
+    """``prefix`` up to its first C0 control character (XML 1.0 carries only TAB, LF and CR of them)."""
+    for i, ch in enumerate(prefix):
+        if ord(ch) < 0x20 and ch not in "\t\n\r":
+            return prefix[:i]
+    return prefix
+
+
+_URL_ENCODED = re.compile(r"(?:[A-Za-z0-9\-_.~/!*'()+]|%[0-9A-Fa-f]{2})*")
+
+
+def _decoded(page: dict[str, Any]) -> dict[str, Any]:
+    """The page with its keys URL-decoded (neither botocore nor the lean parser decodes this operation's).
+
+    A server that echoes ``EncodingType`` encoded them; one that does not (Ceph RGW) is taken to have encoded
+    them unless a key shows otherwise (a space, a non-ASCII character, a lone ``%``): those of a server that
+    ignored the parameter are left as they came.
+    """
+    uploads = page.get("Uploads", [])
+    echoed = page.get("EncodingType") == "url"
+    if not echoed and not all(_URL_ENCODED.fullmatch(u.get("Key", "")) for u in uploads):
+        return page
+    decoded = [{**u, "Key": unquote_plus(u.get("Key", ""))} for u in uploads]
+    return {**page, "Uploads": decoded}
 
 
 def key_uploads(conn: S3Connection, bucket: str, key: str) -> list[Upload]:
@@ -447,7 +560,7 @@ class InventoryScan:
             state.error = "cancelled"
         except Exception as exc:
             # Completed or aborted since it was listed: it is no longer an in-progress upload.
-            result = None if is_gone(exc) else replace(upload, error=describe(exc))
+            result = None if is_gone(exc) else replace(upload, error=parts_error(exc))
         self._record(state, result)
 
     def _record(self, state: _BucketState, result: Upload | None) -> None:

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import hmac
 import random
+import re
 import socket
 import ssl
 import threading
@@ -273,6 +274,17 @@ def parse_list_uploads(body: bytes) -> dict[str, Any]:
     return out
 
 
+# A character reference XML 1.0 forbids (C0 controls but TAB, LF, CR): how Ceph RGW writes them raw.
+_FORBIDDEN_REF = re.compile(rb"&#(?:x0*([0-8bcefBCEF]|1[0-9a-fA-F])|0*([0-8]|1[124-9]|2[0-9]|3[01]));")
+
+
+def parse_list_uploads_encoded(body: bytes) -> dict[str, Any]:
+    """A ListMultipartUploads answer to ``EncodingType=url``: its keys are encoded, but Ceph RGW echoes
+    ``Prefix``, ``KeyMarker`` and ``NextKeyMarker`` raw, with character references XML 1.0 forbids. Those are
+    read as U+FFFD (mputui pages from the last upload listed, never from those fields)."""
+    return parse_list_uploads(_FORBIDDEN_REF.sub(b"&#xFFFD;", body))
+
+
 def _client_error(status: int, headers: dict[str, str], body: bytes, operation: str) -> bexc.ClientError:
     error: dict[str, Any] = {"Code": str(status), "Message": ""}
     try:
@@ -439,12 +451,13 @@ class LeanS3:
             ("Prefix", "prefix"),
             ("KeyMarker", "key-marker"),
             ("UploadIdMarker", "upload-id-marker"),
+            ("EncodingType", "encoding-type"),
         ):
             if params.get(name):
                 query.append((q, str(params[name])))
-        _, page = self._request(
-            "GET", bucket, region, "", query, "ListMultipartUploads", parse=parse_list_uploads
-        )
+        encoded = params.get("EncodingType") == "url"
+        parse = parse_list_uploads_encoded if encoded else parse_list_uploads
+        _, page = self._request("GET", bucket, region, "", query, "ListMultipartUploads", parse=parse)
         assert page is not None
         return page
 
