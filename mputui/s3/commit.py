@@ -1,19 +1,23 @@
 """Commit (complete) an abandoned upload from its listed parts — planned, validated, verified afterwards.
 
 A commit is only ever made from a plan the user saw: exactly the planned parts, in order, with their listed
-ETags. Under a concurrent commit or abort exactly one wins; the loser is told plainly (Manta's rule).
+ETags. Under a concurrent commit or abort exactly one wins; the loser is told plainly (Manta's rule). A commit
+never replaces an object unless asked to (``overwrite``): a stale upload committed over the good object a
+client's retry made is the usual way salvage destroys data.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from mputui.formatting import existing_object_text
 from mputui.formatting import format_ranges as format_ranges  # imported from here by mputui.jobs
+from mputui.s3 import wirelog
 from mputui.s3.actions import upload_exists
 from mputui.s3.checksums import expected_etag
 from mputui.s3.connect import S3Connection
-from mputui.s3.errors import describe, error_code, is_gone
+from mputui.s3.errors import describe, error_code, http_status, is_gone
 from mputui.s3.inventory import list_parts
 from mputui.s3.models import Part, PartFlags, Problem, ProblemCode
 from mputui.s3.objects import ObjectInfo, head_object
@@ -39,6 +43,7 @@ class CommitPlan:
     problems: tuple[Problem, ...]
     dropped: tuple[int, ...] = ()  # part numbers left out (after a gap, with contiguous_prefix)
     flags: tuple[PartFlags, ...] = ()  # every listed part, ascending, with what in it blocks a commit
+    existing: ObjectInfo | None = None  # the object at the key when planned (``load_plan`` HEADs it)
 
     @property
     def ok(self) -> bool:
@@ -123,9 +128,11 @@ def plan_commit(
 def load_plan(
     conn: S3Connection, bucket: str, key: str, upload_id: str, *, contiguous_prefix: bool = False
 ) -> CommitPlan:
-    """List every part of the upload and plan its commit (raises the listing error, e.g. NoSuchUpload)."""
+    """List every part of the upload and plan its commit, with the object now at the key (raises the listing
+    error, e.g. NoSuchUpload)."""
     parts = list_parts(conn, bucket, key, upload_id)
-    return plan_commit(bucket, key, upload_id, parts, contiguous_prefix=contiguous_prefix)
+    plan = plan_commit(bucket, key, upload_id, parts, contiguous_prefix=contiguous_prefix)
+    return replace(plan, existing=head_object(conn, bucket, key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +140,11 @@ class CommitResult:
     """The outcome of one commit."""
 
     plan: CommitPlan
-    status: str  # "committed" | "already gone" | "failed"
+    status: str  # "committed" | "already gone" | "refused" (an object exists at the key) | "failed"
     etag: str | None = None
     error: str | None = None
     verified: bool = False  # HEAD afterwards matched the planned size (and ETag, when computable)
+    existing: ObjectInfo | None = None  # "refused": the object at the key
 
     @property
     def ok(self) -> bool:
@@ -149,24 +157,39 @@ def _matches_plan(obj: ObjectInfo | None, plan: CommitPlan) -> bool:
     return plan.etag is None or obj.etag.lower() == plan.etag
 
 
-def complete_upload(conn: S3Connection, plan: CommitPlan) -> CommitResult:
+def complete_upload(conn: S3Connection, plan: CommitPlan, *, overwrite: bool = False) -> CommitResult:
     """Complete the upload with exactly the planned parts, then HEAD the object and check it.
 
-    Never called with a plan that has problems. If the upload is gone (aborted or completed concurrently), the
-    object at the key tells whether it was *this* commit that landed (a retried request whose first attempt
+    Never called with a plan that has problems. Unless ``overwrite``, an object at the key refuses the commit:
+    a HEAD just before, and ``If-None-Match: *`` on the request for a server that honours it (one that does not
+    implement it is asked again without it, after the HEAD). ``x-amz-mp-object-size`` carries the planned size,
+    for a server that checks the assembly against it. If the upload is gone (aborted or completed concurrently),
+    the object at the key tells whether it was *this* commit that landed (a retried request whose first attempt
     succeeded) — otherwise the other operation won and that is reported.
     """
     if not plan.ok:
         raise ValueError(
             "refusing to commit a plan with problems: " + ", ".join(p.code for p in plan.problems)
         )
+    if not overwrite:
+        try:
+            existing = head_object(conn, plan.bucket, plan.key)
+        except Exception as exc:
+            return CommitResult(
+                plan, "failed", error=f"cannot check the key: {describe(exc)}; nothing committed"
+            )
+        if existing is not None:
+            return _refused(plan, existing)
     request: dict[str, Any] = {
         "Key": plan.key,
         "UploadId": plan.upload_id,
         "MultipartUpload": {"Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in plan.parts]},
+        "MpuObjectSize": plan.size,
     }
+    if not overwrite:
+        request["IfNoneMatch"] = "*"
     try:
-        conn.call(plan.bucket, "complete_multipart_upload", **request)
+        _send_complete(conn, plan, request)
     except Exception as exc:
         # RGW answers 500 InternalError (not NoSuchUpload) to a complete after an abort: check, don't trust.
         gone = is_gone(exc)
@@ -176,6 +199,13 @@ def complete_upload(conn: S3Connection, plan: CommitPlan) -> CommitResult:
             except Exception:
                 gone = False
         if not gone:
+            if _precondition_failed(exc):
+                # An object appeared at the key after the HEAD (and the upload is still there: not a retry).
+                try:
+                    obj = head_object(conn, plan.bucket, plan.key)
+                except Exception:
+                    obj = None
+                return _refused(plan, obj)
             if plan.dropped and error_code(exc) == "InvalidPart":
                 # Seen on Ceph RGW 16.2: it refuses to complete with a subset of the uploaded parts.
                 return CommitResult(
@@ -209,3 +239,36 @@ def complete_upload(conn: S3Connection, plan: CommitPlan) -> CommitResult:
             f"ETag {plan.etag})",
         )
     return CommitResult(plan, "committed", etag=obj.etag if obj else None, verified=True)
+
+
+CONDITIONAL_PARAMS = ("IfNoneMatch", "MpuObjectSize")
+
+
+def _send_complete(conn: S3Connection, plan: CommitPlan, request: dict[str, Any]) -> None:
+    """CompleteMultipartUpload; once more without the conditional headers if the server does not implement
+    them (S3's NotImplemented: "a header you provided implies functionality that is not implemented")."""
+    try:
+        conn.call(plan.bucket, "complete_multipart_upload", **request)
+    except Exception as exc:
+        if not (error_code(exc) == "NotImplemented" or http_status(exc) == 501):
+            raise
+        wirelog.note(
+            f"complete of s3://{plan.bucket}/{plan.key}: the server does not implement If-None-Match or "
+            f"x-amz-mp-object-size ({describe(exc)}); completing without them, the HEAD before it having "
+            "checked the key"
+        )
+        plain = {k: v for k, v in request.items() if k not in CONDITIONAL_PARAMS}
+        conn.call(plan.bucket, "complete_multipart_upload", **plain)
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    return error_code(exc) == "PreconditionFailed" or http_status(exc) == 412
+
+
+def _refused(plan: CommitPlan, existing: ObjectInfo | None) -> CommitResult:
+    return CommitResult(
+        plan,
+        "refused",
+        error=f"{existing_object_text(existing)}; nothing committed",
+        existing=existing,
+    )
