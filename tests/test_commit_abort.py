@@ -243,7 +243,10 @@ def test_commit_warns_when_it_replaces_an_object(
     assert proc.returncode == 1 and "EXISTS:    an object exists at this key (3 B, " in proc.stdout
     proc = run_cli(s3_server, "commit", url, "--upload-id", upload_id, "--dry-run", "--overwrite")
     assert proc.returncode == 0
-    assert "WARNING:   an object exists at this key (3 B, " in proc.stdout and "and will be replaced" in proc.stdout
+    assert (
+        "WARNING:   an object exists at this key (3 B, " in proc.stdout
+        and "and will be replaced" in proc.stdout
+    )
 
 
 @pytest.mark.parametrize("round_", range(3))
