@@ -213,7 +213,7 @@ def _show_plan(
             "size": plan.size,
             "etag": plan.etag,
             "dropped_parts": list(plan.dropped),
-            "replaces_object": existing is not None,
+            "replaces_object": existing is not None and args.overwrite,
             "existing_object": _object_record(existing),
             "problems": [problem_text(p, flag_hints=True) for p in plan.problems],
             "problem_codes": [p.code.value for p in plan.problems],
