@@ -368,12 +368,18 @@ def checksum_plan_line(plan: CommitPlan) -> Line:
     )
 
 
+def existing_object_text(existing: ObjectInfo | None) -> str:
+    """The object a commit would replace: ``an object exists at this key (size, date)``."""
+    if existing is None:  # it appeared, then went again before it could be looked at
+        return "an object exists at this key"
+    when = existing.last_modified
+    date = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if when is not None else "date unknown"
+    return f"an object exists at this key ({format_size(existing.size)}, {date})"
+
+
 def replace_warning(existing: ObjectInfo) -> str:
-    """What a commit does to the object already at its key."""
-    return (
-        f"an object already exists at this key and will be replaced "
-        f"({format_size(existing.size)}, ETag {safe_text(existing.etag or '-')})"
-    )
+    """What a commit with overwrite does to the object already at its key."""
+    return f"{existing_object_text(existing)} and will be replaced"
 
 
 def verification_summary(v: FileVerification) -> str:

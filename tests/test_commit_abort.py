@@ -238,8 +238,15 @@ def test_commit_warns_when_it_replaces_an_object(
     bucket = s3_bucket_factory()
     client.put_object(Bucket=bucket, Key="r", Body=b"old")
     upload_id, _ = make_upload(client, bucket, "r", {1: 10})
-    proc = run_cli(s3_server, "commit", f"s3://{bucket}/r", "--upload-id", upload_id, "--dry-run")
-    assert "an object already exists at this key and will be replaced" in proc.stdout
+    url = f"s3://{bucket}/r"
+    proc = run_cli(s3_server, "commit", url, "--upload-id", upload_id, "--dry-run")
+    assert proc.returncode == 1 and "EXISTS:    an object exists at this key (3 B, " in proc.stdout
+    proc = run_cli(s3_server, "commit", url, "--upload-id", upload_id, "--dry-run", "--overwrite")
+    assert proc.returncode == 0
+    assert (
+        "WARNING:   an object exists at this key (3 B, " in proc.stdout
+        and "and will be replaced" in proc.stdout
+    )
 
 
 @pytest.mark.parametrize("round_", range(3))
@@ -309,6 +316,7 @@ def test_abort_one_exact_upload(s3_server: S3Server, s3_bucket_factory: BucketFa
         "upload_id": target,
         "size": 20,
         "already_gone": False,
+        "verified": True,
     }
     assert listed_ids(client, bucket) == {keep, other}
     again = run_cli(s3_server, "abort", f"s3://{bucket}/same", "--upload-id", target, "--yes")

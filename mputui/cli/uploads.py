@@ -19,8 +19,10 @@ from mputui.cli.common import (
 from mputui.formatting import (
     age_of,
     commit_plan_lines,
+    existing_object_text,
     format_age,
     format_size,
+    iso_utc,
     problem_text,
     problems_text,
     replace_warning,
@@ -32,10 +34,10 @@ from mputui.jobs.abort import abort_uploads
 from mputui.parsing import parse_s3_url
 from mputui.s3.actions import AbortResult
 from mputui.s3.checksums import FileVerification, verify_file
-from mputui.s3.commit import CommitPlan, complete_upload, head_object, load_plan
+from mputui.s3.commit import CommitPlan, complete_upload, load_plan
 from mputui.s3.connect import S3Connection
-from mputui.s3.errors import MputuiError, is_gone
-from mputui.s3.inventory import InventoryScan, find_upload, list_parts, with_parts
+from mputui.s3.errors import MputuiError, describe, is_gone
+from mputui.s3.inventory import InventoryScan, find_upload, iter_upload_pages, list_parts, with_parts
 from mputui.s3.models import BucketDone, ScanFailed, Upload, UploadFound
 from mputui.s3.objects import ObjectInfo
 
@@ -58,6 +60,11 @@ def register(sub: Any) -> None:
     )
     commit.add_argument(
         "--verify-file", metavar="PATH", help="check every part against this local file first"
+    )
+    commit.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an object that exists at the key (by default the commit refuses)",
     )
     _add_action_options(commit)
     commit.set_defaults(handler=cmd_commit)
@@ -111,11 +118,14 @@ def cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
         if is_gone(exc):
             raise gone from exc
         raise
-    existing = head_object(conn, url.bucket, url.key)
+    existing = plan.existing
     verification = _verify(args, ctx, plan) if args.verify_file else None
     _show_plan(args, ctx, plan, existing, verification)
     if not plan.ok:
         ctx.err.write(f"mputui: error: refusing to commit: {problems_text(plan.problems, flag_hints=True)}\n")
+        return EXIT_FAILED
+    if existing is not None and not args.overwrite:
+        ctx.err.write(f"mputui: error: refusing to commit: {_exists_refusal(existing)}\n")
         return EXIT_FAILED
     if verification is not None and not verification.ok:
         ctx.err.write(f"mputui: error: refusing to commit: {verification_problem(verification)}\n")
@@ -132,7 +142,7 @@ def cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
     if not args.yes and not ask(ctx, question):
         ctx.err.write("cancelled: nothing committed\n")
         return EXIT_FAILED
-    result = complete_upload(conn, plan)
+    result = complete_upload(conn, plan, overwrite=args.overwrite)
     record = {
         "bucket": plan.bucket,
         "key": plan.key,
@@ -144,16 +154,31 @@ def cmd_commit(args: argparse.Namespace, ctx: Context) -> int:
         if result.ok:
             ctx.json_line({"type": "committed", **record, "etag": result.etag, "verified": result.verified})
         else:
-            ctx.json_line({"type": "failed", **record, "error": result.error, "status": result.status})
+            failed = {"type": "failed", **record, "error": result.error, "status": result.status}
+            if result.status == "refused":
+                failed["existing_object"] = _object_record(result.existing)
+            ctx.json_line(failed)
     elif result.ok:
         note = "" if result.verified else f" ({result.error})"
         ctx.out.write(
             f"committed {safe_text(f's3://{plan.bucket}/{plan.key}')}: {format_size(plan.size)}, "
             f"ETag {result.etag}{note}\n"
         )
+    elif result.status == "refused":
+        ctx.err.write(f"mputui: error: commit refused: {_exists_refusal(result.existing)}\n")
     else:
         ctx.err.write(f"mputui: error: commit {result.status}: {result.error}\n")
     return EXIT_OK if result.ok and result.verified else EXIT_FAILED
+
+
+def _exists_refusal(existing: ObjectInfo | None) -> str:
+    return f"{existing_object_text(existing)}; nothing committed (--overwrite replaces it)"
+
+
+def _object_record(obj: ObjectInfo | None) -> dict[str, Any] | None:
+    if obj is None:
+        return None
+    return {"size": obj.size, "last_modified": iso_utc(obj.last_modified), "etag": obj.etag}
 
 
 def _verify(args: argparse.Namespace, ctx: Context, plan: CommitPlan) -> FileVerification:
@@ -193,7 +218,8 @@ def _show_plan(
             "size": plan.size,
             "etag": plan.etag,
             "dropped_parts": list(plan.dropped),
-            "replaces_object": existing is not None,
+            "replaces_object": existing is not None and args.overwrite,
+            "existing_object": _object_record(existing),
             "problems": [problem_text(p, flag_hints=True) for p in plan.problems],
             "problem_codes": [p.code.value for p in plan.problems],
             "checksum_algorithm": plan.checksum_algorithm,
@@ -222,8 +248,10 @@ def _show_plan(
     )
     for line in commit_plan_lines(plan):
         out.write(f"  {line.text}\n")
-    if existing is not None:
+    if existing is not None and args.overwrite:
         out.write(f"  WARNING:   {replace_warning(existing)}\n")
+    elif existing is not None:
+        out.write(f"  EXISTS:    {existing_object_text(existing)}; --overwrite replaces it\n")
     if verification is not None:
         out.write(f"  verify:    {verification_summary(verification)}\n")
     for problem in plan.problems:
@@ -258,7 +286,10 @@ def cmd_abort(args: argparse.Namespace, ctx: Context) -> int:
     if not args.yes and not ask(ctx, f"Abort {len(targets)} upload(s), {format_size(known)}?"):
         ctx.err.write("cancelled: nothing aborted\n")
         return EXIT_FAILED
-    return _run_aborts(args, ctx, conn, targets)
+    code = _run_aborts(args, ctx, conn, targets)
+    if args.upload_id is None and not _report_uploads_left(args, ctx, conn, url.bucket):
+        code = EXIT_FAILED
+    return code
 
 
 def _find_upload(conn: S3Connection, bucket: str, key: str, upload_id: str) -> Upload:
@@ -354,6 +385,7 @@ def _run_aborts(args: argparse.Namespace, ctx: Context, conn: S3Connection, targ
     show_progress = not args.json and ctx.err.isatty()
     done = freed = gone = 0
     failures: list[AbortResult] = []
+    unverified: list[AbortResult] = []
     for result in abort_uploads(conn, targets):
         done += 1
         record = _upload_record(result.upload)
@@ -366,15 +398,20 @@ def _run_aborts(args: argparse.Namespace, ctx: Context, conn: S3Connection, targ
                 )
                 if result.verified_by_listing:
                     extra["verified_by_listing"] = True
+                extra.update(_verification_record(result))
                 ctx.json_line({"type": "aborted", **record, "already_gone": result.already_gone, **extra})
             elif result.raced_commit:
                 ctx.out.write(
                     f"WARNING {safe_text(f's3://{result.upload.bucket}/{result.upload.key}')}: {result.error}\n"
                 )
+            if result.ok and not result.verified:
+                unverified.append(result)
         else:
             failures.append(result)
             if args.json:
-                ctx.json_line({"type": "failed", **record, "error": result.error})
+                ctx.json_line(
+                    {"type": "failed", **record, "error": result.error, **_verification_record(result)}
+                )
         if show_progress:
             ctx.err.write(
                 f"\raborting {done}/{len(targets)}  {format_size(freed)} freed  {len(failures)} failed"
@@ -388,9 +425,45 @@ def _run_aborts(args: argparse.Namespace, ctx: Context, conn: S3Connection, targ
                 f"FAILED {safe_text(f's3://{f.upload.bucket}/{f.upload.key}')} upload {safe_text(f.upload.upload_id)}: "
                 f"{f.error}\n"
             )
+        for u in unverified:
+            ctx.out.write(
+                f"NOT VERIFIED {safe_text(f's3://{u.upload.bucket}/{u.upload.key}')} upload "
+                f"{safe_text(u.upload.upload_id)}: {u.verify_error}\n"
+            )
         note = f" ({gone} already gone: aborted or completed elsewhere)" if gone else ""
+        checked = f"{len(unverified)} not verified" if unverified else "verified gone"
         ctx.out.write(
-            f"aborted {done - len(failures)} upload(s), {format_size(freed)} freed{note}; "
+            f"aborted {done - len(failures)} upload(s), {format_size(freed)} freed{note}, {checked}; "
             f"{len(failures)} failed\n"
         )
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _verification_record(result: AbortResult) -> dict[str, Any]:
+    """JSON fields: whether the server showed the upload gone, and the aborts it took when more than one."""
+    record: dict[str, Any] = {"verified": result.verified}
+    if result.aborts > 1:
+        record["aborts"] = result.aborts
+    if result.verify_error:
+        record["verify_error"] = result.verify_error
+    return record
+
+
+def _report_uploads_left(args: argparse.Namespace, ctx: Context, conn: S3Connection, bucket: str) -> bool:
+    """After aborting a listing's selection: list the bucket afresh and say how many uploads it still has
+    ("no uploads left": DeleteBucket will not fail for uploads). False when the listing failed."""
+    try:
+        left = sum(len(page) for page in iter_upload_pages(conn, bucket))
+    except Exception as exc:
+        if args.json:
+            ctx.json_line({"type": "bucket", "bucket": bucket, "uploads_left": None, "error": describe(exc)})
+        else:
+            ctx.out.write(f"bucket {safe_text(bucket)}: cannot list its uploads afresh: {describe(exc)}\n")
+        return False
+    if args.json:
+        ctx.json_line({"type": "bucket", "bucket": bucket, "uploads_left": left})
+    elif left:
+        ctx.out.write(f"bucket {safe_text(bucket)}: {left} upload(s) left\n")
+    else:
+        ctx.out.write(f"bucket {safe_text(bucket)}: no uploads left\n")
+    return True

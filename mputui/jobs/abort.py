@@ -3,7 +3,8 @@
 Used by the TUI and the CLI. Many targets go out as DELETEs on the lean event loop; anything else, and a single
 target, goes the per-upload way: retried on throttling and 5xx with backoff. Either way a commit that raced an
 abort is looked for per batch (``confirm_aborts``), each key no sooner than ``RACE_SETTLE_SECONDS`` after its
-abort was accepted. An upload that belonged to a journaled job takes its journal record with it.
+abort was accepted, and every accepted abort is verified (``verify_aborts``: the upload is gone, else it is
+aborted again, a bounded number of times). An upload that belonged to a journaled job takes its journal record with it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mputui.s3.actions import (
     confirm_aborts,
     refuse_unsafe_target,
     upload_exists,
+    verify_aborts,
 )
 from mputui.s3.cancel import Cancelled, CancelToken
 from mputui.s3.connect import S3Connection
@@ -107,9 +109,9 @@ def _after_failed_abort(
     except Exception:
         exists = None  # could not tell
     if exists is False and (maybe_landed or not is_gone(exc)):
-        return AbortResult(upload, ok=True, verified_by_listing=True)
+        return AbortResult(upload, ok=True, verified_by_listing=True, verified=True)
     if exists is False or (exists is None and is_gone(exc)):
-        return AbortResult(upload, ok=False, already_gone=True, error="already gone")
+        return AbortResult(upload, ok=False, already_gone=True, error="already gone", verified=True)
     return AbortResult(upload, ok=False, error=describe(exc))
 
 
@@ -120,12 +122,13 @@ def abort_one(
     policy: RetryPolicy = DEFAULT_RETRY,
     cancel: CancelToken | None = None,
 ) -> AbortResult:
-    """Abort exactly ``upload``, retrying transient errors, and check for a racing commit; never raises for
-    S3 errors."""
+    """Abort exactly ``upload``, retrying transient errors, check for a racing commit and verify it is gone;
+    never raises for S3 errors."""
     sent = send_abort(conn, upload, policy=policy, cancel=cancel)
     if isinstance(sent, AbortResult):
         return sent
-    return confirm_abort(conn, upload, sent.response, accepted_at=sent.at)
+    (result,) = verify_aborts(conn, [confirm_abort(conn, upload, sent.response, accepted_at=sent.at)])
+    return result
 
 
 def abort_uploads(
@@ -242,7 +245,8 @@ class _RaceChecks:
 
     def _check(self, count: int) -> list[AbortResult]:
         batch, self.pending = self.pending[:count], self.pending[count:]
-        return confirm_aborts(self.conn, [(a.upload, a.response) for a in batch], accepted_at=batch[-1].at)
+        checked = confirm_aborts(self.conn, [(a.upload, a.response) for a in batch], accepted_at=batch[-1].at)
+        return verify_aborts(self.conn, checked)
 
 
 def _on_loop(

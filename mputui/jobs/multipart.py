@@ -324,7 +324,8 @@ class MultipartJob(Generic[ResultT]):
         plan = plan_commit(r.dst_bucket, r.dst_key, r.upload_id, parts)
         if not plan.ok:
             raise JobFailed(f"cannot complete {r.dst}: {problems_text(plan.problems)}", resumable=True)
-        result = complete_upload(self.t.dst_conn, plan)
+        # The job's plan decided what to replace; a salvage commit is what refuses to (``mputui commit``).
+        result = complete_upload(self.t.dst_conn, plan, overwrite=True)
         if result.status == "failed":
             raise JobFailed(
                 f"completing {r.dst} failed: {result.error}; retry with `mputui jobs resume {r.id}`",

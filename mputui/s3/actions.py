@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -36,6 +36,10 @@ class AbortResult:
     # The abort's answer was lost (or an error) after a request that may have landed, and a listing then
     # showed the upload gone: aborted, as far as anyone can tell, and said so.
     verified_by_listing: bool = False
+    # The server showed the upload gone afterwards (ListParts: NoSuchUpload, or absent from a listing).
+    verified: bool = False
+    aborts: int = 1  # aborts sent: more than one when parts survived the first (``verify_aborts``)
+    verify_error: str | None = None  # why an accepted abort could not be verified
 
     @property
     def status(self) -> str:
@@ -158,11 +162,7 @@ def _list_key_range(
     conn: S3Connection, bucket: str, keys: list[str]
 ) -> tuple[dict[str, ObjectInfo], Callable[[str], bool]]:
     """The objects (plain keys only) from ``keys[0]`` on, and which keys that listing covered."""
-    first, last = keys[0], keys[-1]  # sorted: their common prefix is everyone's
-    common = next(
-        (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last))
-    )
-    params: dict[str, Any] = {"Prefix": first[:common], "MaxKeys": LIST_PAGE}
+    params: dict[str, Any] = {"Prefix": _common_prefix(keys[0], keys[-1]), "MaxKeys": LIST_PAGE}
     if keys[0][:-1]:
         params["StartAfter"] = keys[0][:-1]  # sorts before keys[0]: the listing includes it
     objects: dict[str, ObjectInfo] = {}
@@ -228,6 +228,141 @@ def abort_upload(conn: S3Connection, upload: Upload) -> AbortResult:
         except Exception:
             still_there = True
         if is_gone(exc) or not still_there:
-            return AbortResult(upload, ok=False, already_gone=True, error="already gone")
+            return AbortResult(upload, ok=False, already_gone=True, error="already gone", verified=True)
         return AbortResult(upload, ok=False, error=describe(exc))
-    return confirm_abort(conn, upload, response, accepted_at=time.monotonic())
+    (result,) = verify_aborts(conn, [confirm_abort(conn, upload, response, accepted_at=time.monotonic())])
+    return result
+
+
+ABORT_ATTEMPTS = 3
+"""Aborts sent to one upload at most: AWS documents that parts still uploading when an abort arrives can
+survive it, and that aborting again frees them."""
+
+
+def verify_aborts(
+    conn: S3Connection, results: list[AbortResult], *, concurrency: int = 8
+) -> list[AbortResult]:
+    """Check that each accepted abort left its upload gone, and abort again (``ABORT_ATTEMPTS`` in all) where
+    parts remain; the same results with ``verified``, or failed: "not verified: parts remain".
+
+    Per bucket with ``LIST_CHECK_MIN`` or more plain keys, one ListMultipartUploads of the aborted keys' range
+    (within a page budget) instead of a ListParts per upload; ListParts (NoSuchUpload: gone) for the rest.
+    Results that are not accepted aborts, or already verified, pass through unchanged.
+    """
+    todo = [r for r in results if r.ok and not r.verified]
+    if not todo:
+        return results
+    found: dict[tuple[str, str, str], bool | str] = {}  # present, gone, or why it could not be told
+    singles: list[AbortResult] = []
+    by_bucket: dict[str, list[AbortResult]] = {}
+    for r in todo:
+        if _PLAIN_KEY.fullmatch(r.upload.key):
+            by_bucket.setdefault(r.upload.bucket, []).append(r)
+        else:
+            singles.append(r)
+    for bucket, items in by_bucket.items():
+        if len(items) < LIST_CHECK_MIN:
+            singles += items
+            continue
+        try:
+            listed, covered = _list_upload_range(conn, bucket, sorted({r.upload.key for r in items}))
+        except Exception:
+            singles += items
+            continue
+        for r in items:
+            if covered(r.upload.key):
+                found[r.upload.ident] = (r.upload.key, r.upload.upload_id) in listed
+            else:
+                singles.append(r)
+
+    def present(r: AbortResult) -> bool | str:
+        try:
+            return upload_exists(conn, r.upload.bucket, r.upload.key, r.upload.upload_id)
+        except Exception as exc:
+            return describe(exc)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo))))
+    with pool:
+        for r, state in zip(singles, pool.map(present, singles), strict=True):
+            found[r.upload.ident] = state
+        again = [r for r in todo if found[r.upload.ident] is True]
+        redone = {r.upload.ident: r for r in pool.map(lambda r: _abort_again(conn, r), again)}
+    out = []
+    for r in results:
+        seen = found.get(r.upload.ident) if r.ok and not r.verified else None
+        if seen is None:
+            out.append(r)
+        elif seen is False:
+            out.append(replace(r, verified=True))
+        elif seen is True:
+            out.append(redone[r.upload.ident])
+        else:
+            out.append(replace(r, verify_error=f"could not check that it is gone: {seen}"))
+    return out
+
+
+def _abort_again(conn: S3Connection, result: AbortResult) -> AbortResult:
+    """Abort ``result``'s upload again until the server shows it gone, ``ABORT_ATTEMPTS`` aborts in all."""
+    u = result.upload
+    for sent in range(2, ABORT_ATTEMPTS + 1):
+        try:
+            conn.call(u.bucket, "abort_multipart_upload", Key=u.key, UploadId=u.upload_id)
+        except Exception as exc:
+            if is_gone(exc):
+                return replace(result, verified=True, aborts=sent)
+            return _remain(result, sent, f", and the next abort failed: {describe(exc)}")
+        settle(time.monotonic())  # parts still being written when this abort arrived: give them the moment
+        try:
+            if not upload_exists(conn, u.bucket, u.key, u.upload_id):
+                return replace(result, verified=True, aborts=sent)
+        except Exception as exc:
+            return replace(
+                result, aborts=sent, verify_error=f"could not check that it is gone: {describe(exc)}"
+            )
+    return _remain(result, ABORT_ATTEMPTS, "")
+
+
+def _remain(result: AbortResult, sent: int, detail: str) -> AbortResult:
+    text = f"not verified: parts remain after {sent} abort{'s' if sent != 1 else ''}{detail}"
+    if result.error:  # a raced commit's warning stays
+        text = f"{text}; {result.error}"
+    return replace(result, ok=False, aborts=sent, error=text)
+
+
+def _common_prefix(first: str, last: str) -> str:
+    """The prefix that ``first``, ``last`` and every key sorted between them share."""
+    common = next(
+        (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last))
+    )
+    return first[:common]
+
+
+def _list_upload_range(
+    conn: S3Connection, bucket: str, keys: list[str]
+) -> tuple[set[tuple[str, str]], Callable[[str], bool]]:
+    """The uploads (plain keys only) from ``keys[0]`` on, as (key, upload id), and which keys that listing
+    covered (a key at the end of a truncated page may have more uploads on the next one)."""
+    params: dict[str, Any] = {"Prefix": _common_prefix(keys[0], keys[-1]), "MaxUploads": LIST_PAGE}
+    if keys[0][:-1]:
+        params["KeyMarker"] = keys[0][:-1]  # sorts before keys[0]: the listing includes it
+    listed: set[tuple[str, str]] = set()
+    bound = ""
+    for _ in range(max(1, len(keys) // LIST_PAGES_PER_KEYS)):
+        page = conn.call(bucket, "list_multipart_uploads", **params)
+        for item in page.get("Uploads", []):
+            key = item.get("Key", "")
+            if _PLAIN_KEY.fullmatch(key):
+                listed.add((key, item.get("UploadId", "")))
+                bound = max(bound, key)
+        if not page.get("IsTruncated"):
+            return listed, lambda key: True
+        next_key, next_id = page.get("NextKeyMarker") or "", page.get("NextUploadIdMarker") or ""
+        if bound >= keys[-1] or not next_key:
+            break
+        if (next_key, next_id) == (params.get("KeyMarker"), params.get("UploadIdMarker", "")):
+            break  # paging that does not advance
+        params["KeyMarker"] = next_key
+        params.pop("UploadIdMarker", None)
+        if next_id:
+            params["UploadIdMarker"] = next_id
+    return listed, lambda key: bool(bound) and key < bound

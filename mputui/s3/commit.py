@@ -1,7 +1,9 @@
 """Commit (complete) an abandoned upload from its listed parts — planned, validated, verified afterwards.
 
 A commit is only ever made from a plan the user saw: exactly the planned parts, in order, with their listed
-ETags. Under a concurrent commit or abort exactly one wins; the loser is told plainly (Manta's rule).
+ETags. Under a concurrent commit or abort exactly one wins; the loser is told plainly (Manta's rule). A commit
+never replaces an object unless asked to (``overwrite``): a stale upload committed over the good object a
+client's retry made is the usual way salvage destroys data.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mputui.formatting import existing_object_text
 from mputui.formatting import format_ranges as format_ranges  # imported from here by mputui.jobs
+from mputui.s3 import wirelog
 from mputui.s3.actions import upload_exists
 from mputui.s3.checksums import (
     FULL_OBJECT,
@@ -19,7 +23,7 @@ from mputui.s3.checksums import (
     full_object_checksum,
 )
 from mputui.s3.connect import S3Connection
-from mputui.s3.errors import describe, error_code, is_gone
+from mputui.s3.errors import describe, error_code, http_status, is_gone
 from mputui.s3.inventory import list_parts
 from mputui.s3.models import Part, PartFlags, Problem, ProblemCode, Upload
 from mputui.s3.objects import ObjectInfo, head_object
@@ -48,6 +52,7 @@ class CommitPlan:
     checksum_algorithm: str | None = None  # the upload's flexible checksum algorithm (CRC32, ...)
     checksum_type: str | None = None  # COMPOSITE or FULL_OBJECT (S3's default for the algorithm if unlisted)
     checksum: str | None = None  # the FULL_OBJECT checksum, combined from the parts' CRCs when they list them
+    existing: ObjectInfo | None = None  # the object at the key when planned (``load_plan`` HEADs it)
 
     @property
     def ok(self) -> bool:
@@ -153,10 +158,10 @@ def load_plan(
     contiguous_prefix: bool = False,
     upload: Upload | None = None,
 ) -> CommitPlan:
-    """List every part of the upload and plan its commit (raises the listing error, e.g. NoSuchUpload).
-    ``upload``: the listed upload, whose checksum algorithm and type the plan takes."""
+    """List every part of the upload and plan its commit, with the object now at the key (raises the listing
+    error, e.g. NoSuchUpload). ``upload``: the listed upload, whose checksum algorithm and type the plan takes."""
     parts = list_parts(conn, bucket, key, upload_id)
-    return plan_commit(
+    plan = plan_commit(
         bucket,
         key,
         upload_id,
@@ -165,6 +170,7 @@ def load_plan(
         checksum_algorithm=upload.checksum_algorithm if upload else None,
         checksum_type=upload.checksum_type if upload else None,
     )
+    return replace(plan, existing=head_object(conn, bucket, key))
 
 
 def with_listed_checksums(parts: list[Part], listed: list[Part]) -> list[Part]:
@@ -197,10 +203,11 @@ class CommitResult:
     """The outcome of one commit."""
 
     plan: CommitPlan
-    status: str  # "committed" | "already gone" | "failed"
+    status: str  # "committed" | "already gone" | "refused" (an object exists at the key) | "failed"
     etag: str | None = None
     error: str | None = None
     verified: bool = False  # HEAD afterwards matched the planned size (and ETag, when computable)
+    existing: ObjectInfo | None = None  # "refused": the object at the key
 
     @property
     def ok(self) -> bool:
@@ -213,27 +220,42 @@ def _matches_plan(obj: ObjectInfo | None, plan: CommitPlan) -> bool:
     return plan.etag is None or obj.etag.lower() == plan.etag
 
 
-def complete_upload(conn: S3Connection, plan: CommitPlan) -> CommitResult:
+def complete_upload(conn: S3Connection, plan: CommitPlan, *, overwrite: bool = False) -> CommitResult:
     """Complete the upload with exactly the planned parts, then HEAD the object and check it.
 
-    Never called with a plan that has problems. If the upload is gone (aborted or completed concurrently), the
-    object at the key tells whether it was *this* commit that landed (a retried request whose first attempt
+    Never called with a plan that has problems. Unless ``overwrite``, an object at the key refuses the commit:
+    a HEAD just before, and ``If-None-Match: *`` on the request for a server that honours it (one that does not
+    implement it is asked again without it, after the HEAD). ``x-amz-mp-object-size`` carries the planned size,
+    for a server that checks the assembly against it. If the upload is gone (aborted or completed concurrently),
+    the object at the key tells whether it was *this* commit that landed (a retried request whose first attempt
     succeeded) — otherwise the other operation won and that is reported.
     """
     if not plan.ok:
         raise ValueError(
             "refusing to commit a plan with problems: " + ", ".join(p.code for p in plan.problems)
         )
+    if not overwrite:
+        try:
+            existing = head_object(conn, plan.bucket, plan.key)
+        except Exception as exc:
+            return CommitResult(
+                plan, "failed", error=f"cannot check the key: {describe(exc)}; nothing committed"
+            )
+        if existing is not None:
+            return _refused(plan, existing)
     request: dict[str, Any] = {
         "Key": plan.key,
         "UploadId": plan.upload_id,
         "MultipartUpload": {"Parts": [completed_part(p) for p in plan.parts]},
+        "MpuObjectSize": plan.size,
     }
     if plan.checksum is not None and plan.checksum_algorithm is not None:
         request[checksum_field(plan.checksum_algorithm)] = plan.checksum
         request["ChecksumType"] = FULL_OBJECT
+    if not overwrite:
+        request["IfNoneMatch"] = "*"
     try:
-        conn.call(plan.bucket, "complete_multipart_upload", **request)
+        _send_complete(conn, plan, request)
     except Exception as exc:
         # RGW answers 500 InternalError (not NoSuchUpload) to a complete after an abort: check, don't trust.
         gone = is_gone(exc)
@@ -243,6 +265,13 @@ def complete_upload(conn: S3Connection, plan: CommitPlan) -> CommitResult:
             except Exception:
                 gone = False
         if not gone:
+            if _precondition_failed(exc):
+                # An object appeared at the key after the HEAD (and the upload is still there: not a retry).
+                try:
+                    obj = head_object(conn, plan.bucket, plan.key)
+                except Exception:
+                    obj = None
+                return _refused(plan, obj)
             if plan.dropped and error_code(exc) == "InvalidPart":
                 # Seen on Ceph RGW 16.2: it refuses to complete with a subset of the uploaded parts.
                 return CommitResult(
@@ -276,3 +305,36 @@ def complete_upload(conn: S3Connection, plan: CommitPlan) -> CommitResult:
             f"ETag {plan.etag})",
         )
     return CommitResult(plan, "committed", etag=obj.etag if obj else None, verified=True)
+
+
+CONDITIONAL_PARAMS = ("IfNoneMatch", "MpuObjectSize")
+
+
+def _send_complete(conn: S3Connection, plan: CommitPlan, request: dict[str, Any]) -> None:
+    """CompleteMultipartUpload; once more without the conditional headers if the server does not implement
+    them (S3's NotImplemented: "a header you provided implies functionality that is not implemented")."""
+    try:
+        conn.call(plan.bucket, "complete_multipart_upload", **request)
+    except Exception as exc:
+        if not (error_code(exc) == "NotImplemented" or http_status(exc) == 501):
+            raise
+        wirelog.note(
+            f"complete of s3://{plan.bucket}/{plan.key}: the server does not implement If-None-Match or "
+            f"x-amz-mp-object-size ({describe(exc)}); completing without them, the HEAD before it having "
+            "checked the key"
+        )
+        plain = {k: v for k, v in request.items() if k not in CONDITIONAL_PARAMS}
+        conn.call(plan.bucket, "complete_multipart_upload", **plain)
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    return error_code(exc) == "PreconditionFailed" or http_status(exc) == 412
+
+
+def _refused(plan: CommitPlan, existing: ObjectInfo | None) -> CommitResult:
+    return CommitResult(
+        plan,
+        "refused",
+        error=f"{existing_object_text(existing)}; nothing committed",
+        existing=existing,
+    )

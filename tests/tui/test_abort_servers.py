@@ -126,7 +126,10 @@ async def test_abort_marked_uploads_on_both_servers(s3_server: Any, s3_bucket_fa
         assert shown(app) == {other_dup}
         await pilot.press("escape")
         assert shown(app) == set(made) - marked
-        assert f"last abort: 4/4 done · 4 aborted · {format_size(marked_bytes)} freed" in status_line(app)
+        assert (
+            f"last abort: 4/4 done · 4 aborted (verified) · {format_size(marked_bytes)} freed"
+            in status_line(app)
+        )
 
     # On the server: exactly the marked uploads are gone (by key AND upload id), every other one remains.
     assert remaining(client, bucket) == {(k, u) for b, k, u in made if (b, k, u) not in marked}

@@ -75,7 +75,9 @@ async def test_commit_happy_path(moto_server: Any, bucket_factory: Any) -> None:
     assert got == body[1] + body[2]
 
 
-async def test_commit_existing_object_is_announced(moto_server: Any, bucket_factory: Any) -> None:
+async def test_commit_existing_object_is_refused_until_overwrite(
+    moto_server: Any, bucket_factory: Any
+) -> None:
     client = moto_server.client()
     bucket = bucket_factory()
     client.put_object(Bucket=bucket, Key="k", Body=b"old")
@@ -84,8 +86,40 @@ async def test_commit_existing_object_is_announced(moto_server: Any, bucket_fact
     async with app.run_test(size=SIZE) as pilot:
         dialog = await open_dialog(pilot)
         assert dialog.existing is not None
-        assert dialog.query_one("#commit-warning").has_class("-visible")
+        warning = dialog.query_one("#commit-warning")
+        assert warning.has_class("-visible")
+        assert str(warning.render()).startswith("⚠ an object exists at this key (3 B, ")
+        assert commit_button(dialog).disabled and "replace" not in str(commit_button(dialog).label)
+        overwrite = dialog.query_one("#commit-overwrite")
+        assert overwrite.has_class("-visible")
+        await pilot.click("#commit-yes")  # disabled: nothing happens
+        assert dialog.result is None
+        overwrite.value = True
+        await wait_for(pilot, lambda: not commit_button(dialog).disabled)
         assert "replace" in str(commit_button(dialog).label)
+        assert str(warning.render()).endswith("and will be replaced")
+        await pilot.click("#commit-yes")
+        await wait_for(pilot, lambda: dialog.result is not None)
+        assert dialog.result is not None and dialog.result.ok and dialog.result.verified
+    assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"new"
+
+
+async def test_commit_refused_when_an_object_appears_meanwhile(moto_server: Any, bucket_factory: Any) -> None:
+    """The object is written after the dialog planned: the commit's own check refuses it and says so."""
+    client = moto_server.client()
+    bucket = bucket_factory()
+    start_upload(client, bucket, "k", {1: b"new"})
+    app = MputuiApp(moto_server.settings(), bucket=bucket)
+    async with app.run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(pilot)
+        assert dialog.existing is None and not commit_button(dialog).disabled
+        client.put_object(Bucket=bucket, Key="k", Body=b"other")
+        await pilot.click("#commit-yes")
+        await wait_for(pilot, lambda: dialog.result is not None)
+        assert dialog.result is not None and dialog.result.status == "refused"
+        result = str(dialog.query_one("#commit-result").render())
+        assert result.startswith("✗ commit refused: an object exists at this key (5 B, ")
+    assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"other"
 
 
 async def test_commit_with_gap_is_refused_until_prefix_chosen(moto_server: Any, bucket_factory: Any) -> None:

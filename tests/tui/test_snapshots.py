@@ -6,11 +6,12 @@ Update the baselines with ``pytest tests/tui --snapshot-update`` and look at the
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from textual.content import Content
 
-from conftest import frozen_clock, settle
+from conftest import FROZEN_NOW, frozen_clock, settle
 from mputui.s3.connect import ConnectionSettings
 from mputui.tui.app import MputuiApp
 from mputui.tui.widgets.abort_panel import AbortPanel
@@ -117,6 +118,26 @@ def test_commit_dialog(snap_compare: Any, demo: Any) -> None:
         await wait_for_plan(pilot)
 
     assert snap_compare(demo_app(demo), terminal_size=SIZE, run_before=run_before)
+
+
+def test_commit_dialog_existing_object(snap_compare: Any, demo: Any) -> None:
+    """An object exists at the upload's key: named with its size and date, an overwrite box, Commit disabled."""
+    from mputui.demo.account import naive_utc
+    from mputui.demo.moto_backend import demo_backend
+
+    bucket, key = "acme-app-logs", "auth/2024/05/05/ip-10-0-3-185-10.log.gz"
+    obj = demo_backend().put_object(bucket, key, b"x" * 2048)
+    obj.last_modified = naive_utc(FROZEN_NOW - timedelta(days=3))
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("c")
+        await wait_for_plan(pilot)
+
+    try:
+        assert snap_compare(demo_app(demo), terminal_size=SIZE, run_before=run_before)
+    finally:
+        demo_backend().delete_object(bucket, key)
 
 
 def test_copy_dialog(snap_compare: Any, demo: Any) -> None:

@@ -112,7 +112,12 @@ class AbortController:
             else:
                 gone_rows.append(ident)
                 if result.status == "aborted":
-                    panel.record(aborted=1, freed=result.upload.size or 0, raced=int(result.raced_commit))
+                    panel.record(
+                        aborted=1,
+                        freed=result.upload.size or 0,
+                        raced=int(result.raced_commit),
+                        unverified=int(not result.verified),
+                    )
                     if result.raced_commit:
                         self.raced.append(result)
                 else:

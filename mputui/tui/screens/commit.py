@@ -2,8 +2,8 @@
 then complete the upload and show what happened.
 
 Every S3 call and the MD5 of a local file run in this screen's thread workers; the dialog only shows state.
-The Commit button is enabled only for a plan without problems, with no verification running, and — when a
-local file was given — only after it verified.
+The Commit button is enabled only for a plan without problems, with no verification running, when an object
+exists at the key only once "overwrite" is ticked, and — when a local file was given — only after it verified.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from textual.worker import get_current_worker
 
 from mputui.formatting import (
     commit_plan_lines,
+    existing_object_text,
     format_count,
     format_size,
     one_line,
@@ -31,7 +32,7 @@ from mputui.formatting import (
     verification_summary,
 )
 from mputui.s3.checksums import FileVerification, verify_file
-from mputui.s3.commit import CommitPlan, CommitResult, complete_upload, head_object, load_plan
+from mputui.s3.commit import CommitPlan, CommitResult, complete_upload, load_plan
 from mputui.s3.connect import S3Connection
 from mputui.s3.errors import describe, is_gone
 from mputui.s3.models import ProblemCode, Upload
@@ -58,8 +59,8 @@ class CommitDialog(ModalScreen[CommitResult | None]):
     CommitDialog #commit-warning { color: $text-warning; text-style: bold; display: none; }
     CommitDialog #commit-warning.-visible { display: block; }
     CommitDialog #commit-problems { color: $text-error; text-style: bold; height: auto; }
-    CommitDialog #commit-prefix { display: none; }
-    CommitDialog #commit-prefix.-visible { display: block; }
+    CommitDialog #commit-prefix, CommitDialog #commit-overwrite { display: none; }
+    CommitDialog #commit-prefix.-visible, CommitDialog #commit-overwrite.-visible { display: block; }
     CommitDialog Label { padding-top: 1; color: $text-muted; }
     CommitDialog #verify-row { height: 1; display: none; }
     CommitDialog #verify-row.-visible { display: block; }
@@ -117,6 +118,7 @@ class CommitDialog(ModalScreen[CommitResult | None]):
             yield Static(title, id="commit-title")
             yield Static(Text("listing parts…"), id="commit-plan")
             yield Static("", id="commit-warning", markup=False)
+            yield Checkbox("Overwrite it (replace the existing object)", id="commit-overwrite")
             yield Static("", id="commit-problems", markup=False)
             yield Checkbox(
                 "Commit the contiguous prefix only (parts before the first gap)", id="commit-prefix"
@@ -144,7 +146,6 @@ class CommitDialog(ModalScreen[CommitResult | None]):
             plan = load_plan(
                 self.conn, u.bucket, u.key, u.upload_id, contiguous_prefix=contiguous_prefix, upload=u
             )
-            existing = head_object(self.conn, u.bucket, u.key)
         except Exception as exc:
             if is_gone(exc):
                 error = "the upload no longer exists (aborted, completed, or never existed)"
@@ -152,7 +153,7 @@ class CommitDialog(ModalScreen[CommitResult | None]):
                 error = describe(exc)
             self.post_message(self.PlanLoaded(None, None, error))
             return
-        self.post_message(self.PlanLoaded(plan, existing, None))
+        self.post_message(self.PlanLoaded(plan, plan.existing, None))
 
     def on_commit_dialog_plan_loaded(self, message: PlanLoaded) -> None:
         self.plan, self.existing = message.plan, message.existing
@@ -165,14 +166,29 @@ class CommitDialog(ModalScreen[CommitResult | None]):
             return
         plan = message.plan
         plan_widget.update(lines_text(commit_plan_lines(plan)))
-        warning = self.query_one("#commit-warning", Static)
-        if message.existing is not None:
-            warning.update(Text(f"⚠ {replace_warning(message.existing)}"))
-        warning.set_class(message.existing is not None, "-visible")
+        self._show_existing()
+        self.query_one("#commit-overwrite", Checkbox).set_class(message.existing is not None, "-visible")
         problems = self.query_one("#commit-problems", Static)
         problems.update(Text("\n".join(f"✗ {problem_text(p)}" for p in plan.problems)))
         has_gap = plan.has(ProblemCode.GAP) or bool(plan.dropped)
         self.query_one("#commit-prefix", Checkbox).set_class(has_gap, "-visible")
+        self._update_buttons()
+
+    def _show_existing(self) -> None:
+        warning = self.query_one("#commit-warning", Static)
+        if self.existing is not None:
+            text = replace_warning(self.existing) if self.overwrite else existing_object_text(self.existing)
+            warning.update(Text(f"⚠ {text}"))
+        warning.set_class(self.existing is not None, "-visible")
+
+    @property
+    def overwrite(self) -> bool:
+        return self.query_one("#commit-overwrite", Checkbox).value
+
+    @on(Checkbox.Changed, "#commit-overwrite")
+    def _overwrite_toggled(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        self._show_existing()
         self._update_buttons()
 
     @on(Checkbox.Changed, "#commit-prefix")
@@ -260,6 +276,8 @@ class CommitDialog(ModalScreen[CommitResult | None]):
     def can_commit(self) -> bool:
         if self.plan is None or not self.plan.ok or self.verifying or self.committing or self.result:
             return False
+        if self.existing is not None and not self.overwrite:
+            return False
         path = self.query_one("#verify-path", Input).value.strip()
         if path:
             # A path was given: it must be the one verified, and it must have passed.
@@ -271,7 +289,7 @@ class CommitDialog(ModalScreen[CommitResult | None]):
         self.query_one("#commit-yes", Button).disabled = not self.can_commit
         if self.plan is not None and self.plan.ok:
             n = len(self.plan.parts)
-            replace = " and replace" if self.existing is not None else ""
+            replace = " and replace" if self.existing is not None and self.overwrite else ""
             self.query_one(
                 "#commit-yes", Button
             ).label = f"Commit {format_count(n)} part{'s' if n != 1 else ''}{replace}"
@@ -283,14 +301,14 @@ class CommitDialog(ModalScreen[CommitResult | None]):
             self.committing = True
             self._update_buttons()
             self.query_one("#commit-result", Static).update(Text("committing…"))
-            self._commit(self.plan)
+            self._commit(self.plan, self.overwrite)
         elif event.button.id == "commit-no":
             self.action_close()
 
     @work(thread=True, exclusive=True, group="commit-complete", exit_on_error=False)
-    def _commit(self, plan: CommitPlan) -> None:
+    def _commit(self, plan: CommitPlan, overwrite: bool) -> None:
         try:
-            result = complete_upload(self.conn, plan)
+            result = complete_upload(self.conn, plan, overwrite=overwrite)
         except Exception as exc:
             result = CommitResult(plan, "failed", error=describe(exc))
         self.post_message(self.Committed(result))

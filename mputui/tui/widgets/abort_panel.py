@@ -30,6 +30,7 @@ class AbortPanel(Horizontal):
         self.gone = 0
         self.failed = 0
         self.raced = 0
+        self.unverified = 0
         self.finished = False
 
     def compose(self) -> ComposeResult:
@@ -40,7 +41,7 @@ class AbortPanel(Horizontal):
     def start(self, total: int, total_bytes: int) -> None:
         """Reset for a run of ``total`` aborts."""
         self.total, self.total_bytes = total, total_bytes
-        self.done = self.freed = self.gone = self.failed = self.raced = 0
+        self.done = self.freed = self.gone = self.failed = self.raced = self.unverified = 0
         self.finished = False
         self.add_class("-visible")
         self.query_one(ProgressBar).update(total=max(total, 1), progress=0)
@@ -48,14 +49,23 @@ class AbortPanel(Horizontal):
         self._render_detail()
 
     def record(
-        self, *, aborted: int = 0, freed: int = 0, gone: int = 0, failed: int = 0, raced: int = 0
+        self,
+        *,
+        aborted: int = 0,
+        freed: int = 0,
+        gone: int = 0,
+        failed: int = 0,
+        raced: int = 0,
+        unverified: int = 0,
     ) -> None:
-        """Count finished aborts (``raced``: of the aborted, how many raced a commit of their key)."""
+        """Count finished aborts (``raced``: of the aborted, how many raced a commit of their key;
+        ``unverified``: how many the server could not be seen to have removed)."""
         self.done += aborted + gone + failed
         self.freed += freed
         self.gone += gone
         self.failed += failed
         self.raced += raced
+        self.unverified += unverified
         self.query_one(ProgressBar).update(progress=self.done)
         self._render_detail()
 
@@ -67,6 +77,10 @@ class AbortPanel(Horizontal):
     def summary(self) -> str:
         aborted = self.done - self.gone - self.failed
         text = f"{format_count(self.done)}/{format_count(self.total)} done · {format_count(aborted)} aborted"
+        if self.unverified:
+            text += f" ({format_count(self.unverified)} not verified)"
+        elif self.finished and aborted:
+            text += " (verified)"
         text += f" · {format_size(self.freed)} freed of {format_size(self.total_bytes)}"
         if self.gone:
             text += f" · {format_count(self.gone)} already gone"
