@@ -129,7 +129,10 @@ def test_denied_abort(limited_user: S3Server, denied_bucket: Callable[[str], tup
 def test_denied_commit(limited_user: S3Server, denied_bucket: Callable[[str], tuple[str, str]]) -> None:
     bucket, upload_id = denied_bucket("s3:PutObject")
     needs = f"access denied: needs s3:PutObject on arn:aws:s3:::{bucket}/dir/a.bin"
-    proc = run_cli(limited_user, "commit", f"s3://{bucket}/dir/a.bin", "--upload-id", upload_id, "-y")
+    # The object the fixture put at the key would refuse the commit first: --overwrite gets it to the Complete.
+    proc = run_cli(
+        limited_user, "commit", f"s3://{bucket}/dir/a.bin", "--upload-id", upload_id, "-y", "--overwrite"
+    )
     assert proc.returncode == 1 and needs in _one_error_line(proc)
 
 
