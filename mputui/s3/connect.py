@@ -30,7 +30,7 @@ from mputui.s3.errors import (
     note_request,
     register_credentials,
 )
-from mputui.s3.lean import LeanS3, MalformedAnswerError
+from mputui.s3.lean import LeanS3, MalformedAnswerError, tolerate_raw_markers
 from mputui.s3.lean_loop import LeanLoop
 from mputui.s3.routes import Router, StepAside, prepare_probe_client
 from mputui.s3.targets import DESTRUCTIVE_OPERATIONS, check_target
@@ -247,6 +247,7 @@ class S3Connection:
                 check_endpoint_url(str(client.meta.endpoint_url))
                 client.meta.events.register("before-send.s3", self._count_request)
                 client.meta.events.register("needs-retry.s3", wirelog.boto3_attempt)
+                client.meta.events.register("before-parse.s3.ListMultipartUploads", _tolerant_listing)
                 if self.settings.request_payer:
                     client.meta.events.register("before-parameter-build.s3", self._add_request_payer)
                 # botocore resolved the credentials for the client: never show a message that contains them.
@@ -454,3 +455,17 @@ def region_from_error(exc: bexc.ClientError) -> str | None:
     headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
     region = headers.get("x-amz-bucket-region") or exc.response.get("Error", {}).get("Region")
     return str(region) if region else None
+
+
+def _tolerant_listing(response_dict: dict[str, Any], **_: Any) -> None:
+    """boto3's side of ``tolerate_raw_markers``: the same ListMultipartUploads answers parse on both paths.
+
+    Ceph RGW 16 answers boto3's request (not mputui's own) for a page whose last key has a control character
+    with status 500 *and* the whole listing: a complete result document is the answer it is."""
+    body = response_dict.get("body")
+    if not isinstance(body, bytes) or b"&#" not in body:
+        return
+    body = tolerate_raw_markers(body)
+    response_dict["body"] = body
+    if response_dict.get("status_code") == 500 and body.rstrip().endswith(b"</ListMultipartUploadsResult>"):
+        response_dict["status_code"] = 200

@@ -278,11 +278,21 @@ def parse_list_uploads(body: bytes) -> dict[str, Any]:
 _FORBIDDEN_REF = re.compile(rb"&#(?:x0*([0-8bcefBCEF]|1[0-9a-fA-F])|0*([0-8]|1[124-9]|2[0-9]|3[01]));")
 
 
+_KEY_ELEMENT = re.compile(rb"(<Key>.*?</Key>)", re.S)
+
+
+def tolerate_raw_markers(body: bytes) -> bytes:
+    """A ListMultipartUploads answer with the character references XML 1.0 forbids read as U+FFFD, outside
+    ``Key`` elements only. Ceph RGW echoes ``Prefix``, ``KeyMarker`` and ``NextKeyMarker`` raw even to
+    ``EncodingType=url``; mputui pages from the last upload listed, never from those fields. A key itself is
+    never altered: a raw one still fails the parse, and the page is asked for again with its keys encoded."""
+    pieces = _KEY_ELEMENT.split(body)
+    return b"".join(p if i % 2 else _FORBIDDEN_REF.sub(b"&#xFFFD;", p) for i, p in enumerate(pieces))
+
+
 def parse_list_uploads_encoded(body: bytes) -> dict[str, Any]:
-    """A ListMultipartUploads answer to ``EncodingType=url``: its keys are encoded, but Ceph RGW echoes
-    ``Prefix``, ``KeyMarker`` and ``NextKeyMarker`` raw, with character references XML 1.0 forbids. Those are
-    read as U+FFFD (mputui pages from the last upload listed, never from those fields)."""
-    return parse_list_uploads(_FORBIDDEN_REF.sub(b"&#xFFFD;", body))
+    """A ListMultipartUploads answer to ``EncodingType=url`` (see ``tolerate_raw_markers``)."""
+    return parse_list_uploads(tolerate_raw_markers(body))
 
 
 def _client_error(status: int, headers: dict[str, str], body: bytes, operation: str) -> bexc.ClientError:
